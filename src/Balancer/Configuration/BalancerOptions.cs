@@ -1,0 +1,149 @@
+using System.Net;
+using Balancer.Networking;
+
+namespace Balancer.Configuration;
+
+/// <summary>The whole validated configuration: BalanceHub's schema plus our own sections.</summary>
+public sealed record BalancerOptions
+{
+    /// <summary>The HTTP(S) proxy listener.</summary>
+    public required ProxyOptions Proxy { get; init; }
+
+    /// <summary>The binary TCP control plane.</summary>
+    public required ControlPlaneOptions ControlPlane { get; init; }
+
+    /// <summary>The REST admin API.</summary>
+    public required AdminOptions Admin { get; init; }
+
+    /// <summary>Active health checks of backends.</summary>
+    public required HealthCheckOptions HealthChecks { get; init; }
+
+    /// <summary>Redis, for the response cache and shared state.</summary>
+    public required RedisOptions Redis { get; init; }
+
+    /// <summary>Canonical name of the default algorithm (<c>BalanceHub.algorithm</c>).</summary>
+    public required string Algorithm { get; init; }
+
+    /// <summary>Directory for access logs, absolute; empty when access logging is off.</summary>
+    public required string AccessLogsPath { get; init; }
+
+    /// <summary>The SQLite registration database, absolute.</summary>
+    public required string DbPath { get; init; }
+
+    /// <summary>Pools of backends; the first is <c>default</c>, from the top-level <c>backends</c>.</summary>
+    public required IReadOnlyList<PoolOptions> Pools { get; init; }
+
+    /// <summary>Debug logging (<c>--debug</c> or <c>LB_DEBUG</c>).</summary>
+    public bool Debug { get; init; }
+}
+
+/// <summary>HTTP or HTTPS on the proxy listener.</summary>
+public enum ProxyProtocol
+{
+    Http,
+    Https,
+}
+
+/// <summary>The proxy listener and how it forwards.</summary>
+public sealed record ProxyOptions
+{
+    public required IPAddress Bind { get; init; }
+    public required int Port { get; init; }
+    public required ProxyProtocol Protocol { get; init; }
+
+    /// <summary>PEM certificate and key files, absolute, when <see cref="Protocol"/> is HTTPS.</summary>
+    public string? CertificatePath { get; init; }
+    public string? CertificateKeyPath { get; init; }
+
+    /// <summary>Peers whose X-Forwarded-* headers are believed and extended; everyone else's are replaced.</summary>
+    public required NetworkList TrustedProxies { get; init; }
+
+    /// <summary>How long shutdown waits for in-flight requests.</summary>
+    public required TimeSpan DrainTimeout { get; init; }
+
+    /// <summary>How long to wait for a TCP connection to a backend.</summary>
+    public required TimeSpan ConnectTimeout { get; init; }
+
+    /// <summary>How long a backend may stay silent (no headers, no body bytes) before the request fails with 504.</summary>
+    public required TimeSpan ActivityTimeout { get; init; }
+
+    /// <summary>The Retry-After sent with a 503 when no backend is available.</summary>
+    public required TimeSpan RetryAfter { get; init; }
+
+    public required ProxyLimits Limits { get; init; }
+}
+
+/// <summary>Kestrel limits on the proxy listener.</summary>
+public sealed record ProxyLimits
+{
+    public required long MaxRequestBodySize { get; init; }
+    public required int MaxRequestHeadersSize { get; init; }
+    public required int MaxRequestHeaderCount { get; init; }
+    public long? MaxConcurrentConnections { get; init; }
+    public required TimeSpan RequestHeadersTimeout { get; init; }
+    public required TimeSpan KeepAliveTimeout { get; init; }
+}
+
+/// <summary>The TCP control plane through which backends register.</summary>
+public sealed record ControlPlaneOptions
+{
+    public required IPAddress Bind { get; init; }
+    public required int Port { get; init; }
+
+    /// <summary>Source networks allowed to register (<c>Original-Server.allow</c>).</summary>
+    public required NetworkList Allow { get; init; }
+
+    public required TimeSpan IdleTimeout { get; init; }
+}
+
+/// <summary>The admin REST API.</summary>
+public sealed record AdminOptions
+{
+    public required IPAddress Bind { get; init; }
+    public required int Port { get; init; }
+
+    /// <summary>When set, every admin call needs <c>Authorization: Bearer {Token}</c>.</summary>
+    public string? Token { get; init; }
+}
+
+/// <summary>Active HTTP health probes.</summary>
+public sealed record HealthCheckOptions
+{
+    public required bool Enabled { get; init; }
+    public required string Path { get; init; }
+    public required TimeSpan Interval { get; init; }
+    public required TimeSpan Timeout { get; init; }
+}
+
+/// <summary><c>BalanceHub.redis-server</c>.</summary>
+public sealed record RedisOptions
+{
+    public required string Host { get; init; }
+    public required int Port { get; init; }
+    public required bool Caching { get; init; }
+    public required TimeSpan CacheDuration { get; init; }
+}
+
+/// <summary>A named set of backends with its own algorithm, serving some path prefixes.</summary>
+public sealed record PoolOptions
+{
+    /// <summary>The pool every request not claimed by another pool goes to.</summary>
+    public const string DefaultName = "default";
+
+    public required string Name { get; init; }
+    public required string Algorithm { get; init; }
+
+    /// <summary>Path prefixes this pool serves; empty for the default pool (everything else).</summary>
+    public required IReadOnlyList<string> Paths { get; init; }
+
+    public required IReadOnlyList<BackendOptions> Backends { get; init; }
+}
+
+/// <summary>A static backend.</summary>
+public sealed record BackendOptions
+{
+    /// <summary>Normalized <c>scheme://host:port</c>.</summary>
+    public required string Address { get; init; }
+
+    public required int Weight { get; init; }
+}

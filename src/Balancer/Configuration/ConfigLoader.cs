@@ -1,0 +1,309 @@
+using System.Net;
+using System.Text.RegularExpressions;
+using Balancer.LoadBalancing;
+using Balancer.Networking;
+
+namespace Balancer.Configuration;
+
+/// <summary>The outcome of loading: options, or every error found; or the help text when asked for.</summary>
+public sealed record ConfigLoadResult(BalancerOptions? Options, IReadOnlyList<string> Errors, string? Help = null);
+
+/// <summary>
+/// Loads <c>config.yaml</c>, then applies environment overrides (<c>LB_*</c>) and command-line overrides,
+/// command line winning over environment winning over file, and validates the result in one pass.
+/// </summary>
+public static partial class ConfigLoader
+{
+    public const string EnvironmentPrefix = "LB_";
+    public const string DefaultPath = "config.yaml";
+
+    private static readonly Dictionary<string, ProxyProtocol> Protocols = new() { ["HTTP"] = ProxyProtocol.Http, ["HTTPS"] = ProxyProtocol.Https };
+
+    /// <summary>The configuration file to read: <c>--config</c>, else <c>LB_CONFIG</c>, else <c>config.yaml</c>.</summary>
+    public static string ConfigPath(string[] args, IReadOnlyDictionary<string, string> environment) =>
+        CommandLine.Parse(args).ConfigPath
+        ?? environment.GetValueOrDefault(EnvironmentPrefix + "CONFIG")
+        ?? DefaultPath;
+
+    /// <summary>Loads from the process's own command line and environment.</summary>
+    public static ConfigLoadResult Load(string[] args)
+    {
+        var environment = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
+            .ToDictionary(e => (string)e.Key, e => (string?)e.Value ?? "", StringComparer.Ordinal);
+        return Load(ConfigPath(args, environment), args, environment);
+    }
+
+    public static ConfigLoadResult Load(string path, string[] args, IReadOnlyDictionary<string, string> environment)
+    {
+        var commandLine = CommandLine.Parse(args);
+        if (commandLine.Help is not null)
+        {
+            return new ConfigLoadResult(null, [], commandLine.Help);
+        }
+
+        var fullPath = Path.GetFullPath(path);
+        if (!File.Exists(fullPath))
+        {
+            return new ConfigLoadResult(null, [.. commandLine.Errors, $"{path}: file not found"]);
+        }
+
+        var syntaxErrors = new List<string>();
+        var yaml = YamlConfigProvider.Parse(File.ReadAllText(fullPath), Path.GetFileName(fullPath), syntaxErrors);
+        if (syntaxErrors.Count > 0)
+        {
+            return new ConfigLoadResult(null, [.. commandLine.Errors, .. syntaxErrors]);
+        }
+
+        var root = new ConfigurationBuilder()
+            .Add(new YamlConfigSource(yaml))
+            .Add(new OverridesSource(OverridesProvider.FromEnvironment(environment)))
+            .Add(new OverridesSource(new OverridesProvider(commandLine.Overrides)))
+            .Build();
+        var reader = new ConfigReader(root);
+        foreach (var error in commandLine.Errors)
+        {
+            reader.AddGeneralError(error);
+        }
+
+        var debug = commandLine.Debug || (environment.TryGetValue(EnvironmentPrefix + "DEBUG", out var flag) && ValueParsers.Bool(flag, out var on, out _) && on);
+        var options = Read(reader.Root, Path.GetDirectoryName(fullPath)!, debug);
+        reader.ReportUnknownKeys();
+        return reader.Errors.Count > 0 ? new ConfigLoadResult(null, reader.Errors) : new ConfigLoadResult(options, []);
+    }
+
+    private static BalancerOptions Read(ConfigSection root, string baseDirectory, bool debug)
+    {
+        var original = root.Section("Original-Server");
+        var allow = original.Values<IPNetwork>("allow", ValueParsers.Network);
+
+        var hub = root.Section("BalanceHub");
+        var listen = hub.Value("listen", 5000, ValueParsers.Port);
+        var tcpListener = hub.Value("tcpListener", 5050, ValueParsers.Port);
+        var protocol = hub.Value("protocol", ProxyProtocol.Http, ValueParsers.OneOf(Protocols));
+        var certificate = ExistingFile(hub, "ssl_certificate", protocol, baseDirectory);
+        var certificateKey = ExistingFile(hub, "ssl_certificate_key", protocol, baseDirectory);
+        var algorithm = hub.Value("algorithm", AlgorithmNames.RoundRobin, ValueParsers.Algorithm);
+        var accessLogs = hub.String("access-logs-path");
+        var dbPath = hub.String("db-path");
+        var redis = ReadRedis(hub.Section("redis-server"));
+
+        var proxy = root.Section("proxy");
+        var limits = proxy.Section("limits");
+        var proxyOptions = new ProxyOptions
+        {
+            Bind = proxy.Value("bind", IPAddress.IPv6Any, ValueParsers.BindAddress),
+            Port = listen,
+            Protocol = protocol,
+            CertificatePath = certificate,
+            CertificateKeyPath = certificateKey,
+            TrustedProxies = new NetworkList(proxy.Values<IPNetwork>("trusted-proxies", ValueParsers.Network) ?? []),
+            DrainTimeout = proxy.Value("drain-timeout", TimeSpan.FromSeconds(30), ValueParsers.Duration),
+            ConnectTimeout = proxy.Value("connect-timeout", TimeSpan.FromSeconds(5), ValueParsers.Duration),
+            ActivityTimeout = proxy.Value("activity-timeout", TimeSpan.FromSeconds(100), ValueParsers.Duration),
+            RetryAfter = proxy.Value("retry-after", TimeSpan.FromSeconds(5), ValueParsers.Duration),
+            Limits = new ProxyLimits
+            {
+                MaxRequestBodySize = limits.Value("max-request-body-size", 30L * 1024 * 1024, ValueParsers.Size),
+                MaxRequestHeadersSize = (int)Math.Min(int.MaxValue, limits.Value("max-request-headers-size", 32L * 1024, ValueParsers.Size)),
+                MaxRequestHeaderCount = limits.Value("max-request-header-count", 100, ValueParsers.Int(1, 10_000, "a header count")),
+                MaxConcurrentConnections = limits.Has("max-concurrent-connections")
+                    ? limits.Value("max-concurrent-connections", 0, ValueParsers.Int(1, 10_000_000, "a connection count"))
+                    : null,
+                RequestHeadersTimeout = limits.Value("request-headers-timeout", TimeSpan.FromSeconds(30), ValueParsers.Duration),
+                KeepAliveTimeout = limits.Value("keep-alive-timeout", TimeSpan.FromSeconds(130), ValueParsers.Duration),
+            },
+        };
+
+        var controlPlane = root.Section("control-plane");
+        var controlPlaneOptions = new ControlPlaneOptions
+        {
+            Bind = controlPlane.Value("bind", IPAddress.Loopback, ValueParsers.BindAddress),
+            Port = tcpListener,
+            Allow = allow is null ? NetworkList.Loopback : new NetworkList(allow),
+            IdleTimeout = controlPlane.Value("idle-timeout", TimeSpan.FromSeconds(30), ValueParsers.Duration),
+        };
+
+        var admin = root.Section("admin");
+        var adminOptions = new AdminOptions
+        {
+            Bind = admin.Value("bind", IPAddress.Loopback, ValueParsers.BindAddress),
+            Port = admin.Value("port", 8081, ValueParsers.Port),
+            Token = admin.String("token") is { Length: > 0 } token ? token : null,
+        };
+
+        var health = root.Section("health-checks");
+        var healthOptions = new HealthCheckOptions
+        {
+            Enabled = health.Value("enabled", false, ValueParsers.Bool),
+            Path = health.Value("path", "/health", ValueParsers.PathPrefix),
+            Interval = health.Value("interval", TimeSpan.FromSeconds(10), ValueParsers.Duration),
+            Timeout = health.Value("timeout", TimeSpan.FromSeconds(2), ValueParsers.Duration),
+        };
+
+        var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        var pools = new List<PoolOptions>
+        {
+            new() { Name = PoolOptions.DefaultName, Algorithm = algorithm, Paths = [], Backends = ReadBackends(root, seen) },
+        };
+        pools.AddRange(ReadPools(root, algorithm, seen));
+
+        CheckDistinctPorts(root, ("BalanceHub:listen", "BalanceHub.listen", listen), ("BalanceHub:tcpListener", "BalanceHub.tcpListener", tcpListener), ("admin:port", "admin.port", adminOptions.Port));
+
+        return new BalancerOptions
+        {
+            Proxy = proxyOptions,
+            ControlPlane = controlPlaneOptions,
+            Admin = adminOptions,
+            HealthChecks = healthOptions,
+            Redis = redis,
+            Algorithm = algorithm,
+            AccessLogsPath = accessLogs is { Length: > 0 } ? Path.GetFullPath(accessLogs, baseDirectory) : "",
+            DbPath = Path.GetFullPath(dbPath is { Length: > 0 } ? dbPath : Path.Combine("data", "balancer.db"), baseDirectory),
+            Pools = pools,
+            Debug = debug,
+        };
+    }
+
+    private static RedisOptions ReadRedis(ConfigSection redis)
+    {
+        var options = new RedisOptions
+        {
+            Host = redis.String("ip") is { Length: > 0 } host ? host.Trim() : "127.0.0.1",
+            Port = redis.Value("port", 6379, ValueParsers.Port),
+            Caching = redis.Value("caching", false, ValueParsers.Bool),
+            CacheDuration = redis.Value("cache-duration", TimeSpan.FromSeconds(900), ValueParsers.Duration),
+        };
+        if (options.Caching)
+        {
+            redis.Error("caching", "response caching is not available in this version; set it to false");
+        }
+
+        return options;
+    }
+
+    private static string? ExistingFile(ConfigSection hub, string key, ProxyProtocol protocol, string baseDirectory)
+    {
+        var value = hub.String(key);
+        if (protocol != ProxyProtocol.Https)
+        {
+            return null;
+        }
+
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            hub.Error(key, "is required when protocol is HTTPS");
+            return null;
+        }
+
+        var full = Path.GetFullPath(value.Trim(), baseDirectory);
+        if (!File.Exists(full))
+        {
+            hub.Error(key, $"{full} does not exist");
+            return null;
+        }
+
+        return full;
+    }
+
+    private static List<BackendOptions> ReadBackends(ConfigSection parent, HashSet<string> seen)
+    {
+        var backends = new List<BackendOptions>();
+        foreach (var item in parent.Items("backends"))
+        {
+            var address = item.Value("address", "", ValueParsers.BackendAddress);
+            var weight = item.Value("weight", 1, ValueParsers.Int(0, 1_000_000, "a weight"));
+            if (!item.Has("address"))
+            {
+                item.Error("address", "is required");
+                continue;
+            }
+
+            if (address.Length == 0)
+            {
+                continue;
+            }
+
+            if (!seen.Add(address))
+            {
+                item.Error("address", $"{address} is listed twice");
+                continue;
+            }
+
+            backends.Add(new BackendOptions { Address = address, Weight = weight });
+        }
+
+        return backends;
+    }
+
+    private static List<PoolOptions> ReadPools(ConfigSection root, string defaultAlgorithm, HashSet<string> seenBackends)
+    {
+        var pools = new List<PoolOptions>();
+        var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        var prefixes = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var item in root.Items("pools"))
+        {
+            var name = item.String("name")?.Trim();
+            var algorithm = item.Value("algorithm", defaultAlgorithm, ValueParsers.Algorithm);
+            var paths = item.Values<string>("paths", ValueParsers.PathPrefix);
+            var backends = ReadBackends(item, seenBackends);
+            if (string.IsNullOrEmpty(name))
+            {
+                item.Error("name", "is required");
+                continue;
+            }
+
+            if (name.Equals(PoolOptions.DefaultName, StringComparison.OrdinalIgnoreCase))
+            {
+                item.Error("name", $"{name} is reserved for the top-level backends");
+                continue;
+            }
+
+            if (!PoolName().IsMatch(name))
+            {
+                item.Error("name", $"{name} is not a pool name (letters, digits, - and _)");
+                continue;
+            }
+
+            if (!names.Add(name))
+            {
+                item.Error("name", $"{name} is used by another pool");
+                continue;
+            }
+
+            if (paths is null || paths.Count == 0)
+            {
+                item.Error("paths", "is required: a pool serves one or more path prefixes");
+                continue;
+            }
+
+            for (var i = 0; i < paths.Count; i++)
+            {
+                if (!prefixes.TryAdd(paths[i], name))
+                {
+                    item.Error($"paths:{i}", $"{paths[i]} is already served by pool {prefixes[paths[i]]}");
+                }
+            }
+
+            pools.Add(new PoolOptions { Name = name, Algorithm = algorithm, Paths = paths, Backends = backends });
+        }
+
+        return pools;
+    }
+
+    private static void CheckDistinctPorts(ConfigSection root, params (string Key, string Display, int Port)[] listeners)
+    {
+        for (var i = 0; i < listeners.Length; i++)
+        {
+            for (var j = 0; j < i; j++)
+            {
+                if (listeners[i].Port != 0 && listeners[i].Port == listeners[j].Port)
+                {
+                    root.Reader.AddError(listeners[i].Key, $"{listeners[i].Port} is also {listeners[j].Display}; each listener needs its own port");
+                }
+            }
+        }
+    }
+
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9_-]*$")]
+    private static partial Regex PoolName();
+}

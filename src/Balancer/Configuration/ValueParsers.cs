@@ -1,0 +1,189 @@
+using System.Globalization;
+using System.Net;
+using Balancer.LoadBalancing;
+using Balancer.Networking;
+
+namespace Balancer.Configuration;
+
+/// <summary>Parsers for configuration values; each error message starts with the text that was given.</summary>
+internal static class ValueParsers
+{
+    public static bool Port(string raw, out int port, out string error)
+    {
+        error = "";
+        if (int.TryParse(raw, NumberStyles.None, CultureInfo.InvariantCulture, out port) && port <= 65535)
+        {
+            return true;
+        }
+
+        error = $"{raw} is not a port (1-65535, or 0 for any free port)";
+        return false;
+    }
+
+    public static ValueParser<int> Int(int min, int max, string what) =>
+        (string raw, out int value, out string error) =>
+        {
+            error = "";
+            if (int.TryParse(raw, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out value) && value >= min && value <= max)
+            {
+                return true;
+            }
+
+            error = $"{raw} is not {what} ({min}-{max})";
+            return false;
+        };
+
+    public static bool Bool(string raw, out bool value, out string error)
+    {
+        error = "";
+        switch (raw.ToUpperInvariant())
+        {
+            case "TRUE" or "YES" or "ON" or "1":
+                value = true;
+                return true;
+            case "FALSE" or "NO" or "OFF" or "0":
+                value = false;
+                return true;
+            default:
+                value = false;
+                error = $"{raw} is not true or false";
+                return false;
+        }
+    }
+
+    /// <summary><c>500ms</c>, <c>30s</c>, <c>5m</c>, <c>1h</c>, or a plain number of seconds.</summary>
+    public static bool Duration(string raw, out TimeSpan value, out string error)
+    {
+        error = "";
+        value = default;
+        var (number, scale) = raw switch
+        {
+            _ when raw.EndsWith("ms", StringComparison.OrdinalIgnoreCase) => (raw[..^2], 0.001),
+            _ when raw.EndsWith('s') || raw.EndsWith('S') => (raw[..^1], 1.0),
+            _ when raw.EndsWith('m') || raw.EndsWith('M') => (raw[..^1], 60.0),
+            _ when raw.EndsWith('h') || raw.EndsWith('H') => (raw[..^1], 3600.0),
+            _ => (raw, 1.0),
+        };
+        if (double.TryParse(number.Trim(), NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var amount)
+            && amount * scale <= TimeSpan.FromDays(365).TotalSeconds)
+        {
+            value = TimeSpan.FromSeconds(amount * scale);
+            return true;
+        }
+
+        error = $"{raw} is not a duration (e.g. 500ms, 30s, 5m, or a number of seconds)";
+        return false;
+    }
+
+    /// <summary><c>512</c> (bytes), <c>16KB</c>, <c>30MB</c>, <c>1GB</c> (binary multiples).</summary>
+    public static bool Size(string raw, out long value, out string error)
+    {
+        error = "";
+        value = 0;
+        var upper = raw.ToUpperInvariant();
+        var (number, scale) = upper switch
+        {
+            _ when upper.EndsWith("KB", StringComparison.Ordinal) => (upper[..^2], 1024L),
+            _ when upper.EndsWith("MB", StringComparison.Ordinal) => (upper[..^2], 1024L * 1024),
+            _ when upper.EndsWith("GB", StringComparison.Ordinal) => (upper[..^2], 1024L * 1024 * 1024),
+            _ when upper.EndsWith('B') => (upper[..^1], 1L),
+            _ => (upper, 1L),
+        };
+        if (long.TryParse(number.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var amount) && amount <= long.MaxValue / scale)
+        {
+            value = amount * scale;
+            return true;
+        }
+
+        error = $"{raw} is not a size (e.g. 512, 16KB, 30MB)";
+        return false;
+    }
+
+    public static bool Network(string raw, out IPNetwork network, out string error) =>
+        NetworkList.TryParseNetwork(raw, out network, out error);
+
+    /// <summary>An address to bind to: an IP, or <c>*</c> for every interface (IPv6 and IPv4).</summary>
+    public static bool BindAddress(string raw, out IPAddress address, out string error)
+    {
+        error = "";
+        if (raw is "*")
+        {
+            address = IPAddress.IPv6Any;
+            return true;
+        }
+
+        if (IPAddress.TryParse(raw, out address!))
+        {
+            return true;
+        }
+
+        error = $"{raw} is not an IP address to listen on (use an IP, or * for all interfaces)";
+        return false;
+    }
+
+    public static bool Algorithm(string raw, out string canonical, out string error) =>
+        AlgorithmNames.TryResolve(raw, out canonical, out error);
+
+    /// <summary>
+    /// A backend address: <c>http://host:port</c> or <c>https://host:port</c>; a bare <c>host:port</c> means http.
+    /// Normalized to scheme://host:port with no trailing slash.
+    /// </summary>
+    public static bool BackendAddress(string raw, out string address, out string error)
+    {
+        error = "";
+        address = "";
+        var text = raw.Contains("://", StringComparison.Ordinal) ? raw : "http://" + raw;
+        if (!Uri.TryCreate(text, UriKind.Absolute, out var uri)
+            || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)
+            || string.IsNullOrEmpty(uri.Host))
+        {
+            error = $"{raw} is not an http:// or https:// address";
+            return false;
+        }
+
+        if (uri.AbsolutePath != "/" || uri.Query.Length > 0 || uri.Fragment.Length > 0 || uri.UserInfo.Length > 0)
+        {
+            error = $"{raw} has a path; give scheme, host and port only";
+            return false;
+        }
+
+        address = $"{uri.Scheme}://{uri.Authority}";
+        return true;
+    }
+
+    /// <summary>A path prefix such as <c>/api/v2</c>: starts with '/', no trailing '/', no query.</summary>
+    public static bool PathPrefix(string raw, out string path, out string error)
+    {
+        error = "";
+        path = raw.Length > 1 ? raw.TrimEnd('/') : raw;
+        if (!raw.StartsWith('/'))
+        {
+            error = $"{raw} must start with /";
+            return false;
+        }
+
+        if (raw.IndexOfAny(['?', '#', ' ', '*', '{', '}']) >= 0)
+        {
+            error = $"{raw} is not a plain path prefix (no ?, #, spaces, wildcards or braces)";
+            return false;
+        }
+
+        return true;
+    }
+
+    public static ValueParser<T> OneOf<T>(IReadOnlyDictionary<string, T> choices) =>
+        (string raw, out T value, out string error) =>
+        {
+            error = "";
+            var match = choices.FirstOrDefault(c => c.Key.Equals(raw, StringComparison.OrdinalIgnoreCase));
+            if (match.Key is not null)
+            {
+                value = match.Value;
+                return true;
+            }
+
+            value = default!;
+            error = $"{raw} is not one of {string.Join(", ", choices.Keys)}";
+            return false;
+        };
+}

@@ -1,0 +1,127 @@
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace Balancer.Configuration;
+
+/// <summary>
+/// Flattens a YAML document into configuration keys (<c>BalanceHub:listen</c>, <c>backends:0:address</c>)
+/// and remembers the line of every node, so errors can point at it.
+/// </summary>
+internal sealed class YamlConfigProvider : ConfigurationProvider, IConfigOrigins
+{
+    private readonly Dictionary<string, int> _lines = new(StringComparer.OrdinalIgnoreCase);
+
+    private YamlConfigProvider()
+    {
+    }
+
+    public IEnumerable<string> AllPaths => _lines.Keys;
+
+    public string? OriginOf(string key) => _lines.TryGetValue(key, out var line) ? $"line {line}" : null;
+
+    /// <summary>The line of <paramref name="key"/> in the file, if it is there.</summary>
+    public int? LineOf(string key) => _lines.TryGetValue(key, out var line) ? line : null;
+
+    /// <summary>Parses <paramref name="yaml"/>; syntax errors are added to <paramref name="errors"/> with line and column.</summary>
+    public static YamlConfigProvider Parse(string yaml, string fileName, List<string> errors)
+    {
+        var provider = new YamlConfigProvider();
+        var stream = new YamlStream();
+        try
+        {
+            stream.Load(new StringReader(yaml));
+        }
+        catch (YamlException e)
+        {
+            var reason = e.InnerException is YamlException inner ? inner.Message : e.Message;
+            // YamlDotNet prefixes messages with its own "(Line: x, Col: y, ...)" marks; ours are plainer.
+            var close = reason.LastIndexOf("): ", StringComparison.Ordinal);
+            if (reason.StartsWith('(') && close > 0)
+            {
+                reason = reason[(close + 3)..];
+            }
+
+            errors.Add($"{fileName} (line {e.Start.Line}, column {e.Start.Column}): {reason}");
+            return provider;
+        }
+
+        if (stream.Documents.Count == 0)
+        {
+            return provider;
+        }
+
+        var root = stream.Documents[0].RootNode;
+        switch (root)
+        {
+            case YamlMappingNode mapping:
+                provider.AddMapping("", mapping, fileName, errors);
+                break;
+            case YamlScalarNode { Value: null or "" }:
+                break;
+            default:
+                errors.Add($"{fileName} (line {root.Start.Line}): expected a mapping of sections at the top level");
+                break;
+        }
+
+        return provider;
+    }
+
+    private void AddMapping(string prefix, YamlMappingNode mapping, string fileName, List<string> errors)
+    {
+        foreach (var (keyNode, valueNode) in mapping.Children)
+        {
+            if (keyNode is not YamlScalarNode { Value: { Length: > 0 } name })
+            {
+                errors.Add($"{fileName} (line {keyNode.Start.Line}): keys must be plain names");
+                continue;
+            }
+
+            var path = prefix.Length == 0 ? name : ConfigurationPath.Combine(prefix, name);
+            if (_lines.TryGetValue(path, out var firstLine))
+            {
+                errors.Add($"{Display(path)} (line {keyNode.Start.Line}): duplicate key; first given on line {firstLine}");
+                continue;
+            }
+
+            _lines[path] = (int)keyNode.Start.Line;
+            AddNode(path, valueNode, fileName, errors);
+        }
+    }
+
+    private void AddNode(string path, YamlNode node, string fileName, List<string> errors)
+    {
+        switch (node)
+        {
+            case YamlScalarNode scalar:
+                Data[path] = scalar.Style == ScalarStyle.Plain && scalar.Value is "" or "~" or "null" or "Null" or "NULL" ? null : scalar.Value;
+                break;
+            case YamlMappingNode { Children.Count: 0 }:
+            case YamlSequenceNode { Children.Count: 0 }:
+                Data[path] = null; // present, and empty
+                break;
+            case YamlMappingNode mapping:
+                AddMapping(path, mapping, fileName, errors);
+                break;
+            case YamlSequenceNode sequence:
+                for (var i = 0; i < sequence.Children.Count; i++)
+                {
+                    var item = sequence.Children[i];
+                    var itemPath = ConfigurationPath.Combine(path, i.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                    _lines[itemPath] = (int)item.Start.Line;
+                    AddNode(itemPath, item, fileName, errors);
+                }
+
+                break;
+            default:
+                errors.Add($"{Display(path)} (line {node.Start.Line}): aliases and tags are not supported");
+                break;
+        }
+    }
+
+    internal static string Display(string path) => ConfigReader.DisplayPath(path);
+}
+
+internal sealed class YamlConfigSource(YamlConfigProvider provider) : IConfigurationSource
+{
+    public IConfigurationProvider Build(IConfigurationBuilder builder) => provider;
+}

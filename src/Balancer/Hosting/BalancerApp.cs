@@ -1,0 +1,210 @@
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using Balancer.Admin;
+using Balancer.Configuration;
+using Balancer.LoadBalancing;
+using Balancer.Observability;
+using Balancer.Proxy;
+using Balancer.Registry;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.Forwarder;
+using Yarp.ReverseProxy.LoadBalancing;
+
+namespace Balancer.Hosting;
+
+/// <summary>Builds and starts the balancer: every service, listener and pipeline step, from validated options.</summary>
+public static partial class BalancerApp
+{
+    /// <summary>Starts the balancer and returns once every listener accepts connections.</summary>
+    public static async Task<RunningBalancer> StartAsync(BalancerOptions options, Action<ILoggingBuilder>? logging = null, CancellationToken cancellationToken = default)
+    {
+        var bound = new BoundListeners();
+        var app = Build(options, bound, logging);
+        try
+        {
+            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await app.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        var proxyScheme = options.Proxy.Protocol == ProxyProtocol.Https ? "https" : "http";
+        var running = new RunningBalancer(app, bound.Proxy!.IPEndPoint!, bound.Admin!.IPEndPoint!, proxyScheme);
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Balancer");
+        LogListening(logger, "Proxy", proxyScheme, running.ProxyEndpoint);
+        LogListening(logger, "Admin API", "http", running.AdminEndpoint);
+        LogStarted(logger, options.Pools.Sum(p => p.Backends.Count), options.Pools.Count, options.Algorithm);
+        var lifetime = app.Services.GetRequiredService<IHostApplicationLifetime>();
+        lifetime.ApplicationStopping.Register(() => LogDraining(logger, options.Proxy.DrainTimeout.TotalSeconds));
+        lifetime.ApplicationStopped.Register(() => LogStopped(logger));
+        return running;
+    }
+
+    private static WebApplication Build(BalancerOptions options, BoundListeners bound, Action<ILoggingBuilder>? logging)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        ConfigureLogging(builder.Logging, options, logging);
+        ConfigureKestrel(builder.WebHost, options, bound);
+
+        var services = builder.Services;
+        services.Configure<HostOptions>(h => h.ShutdownTimeout = options.Proxy.DrainTimeout);
+        services.AddSingleton(options);
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton(new BackendRegistry(RoutingSnapshot.FromOptions(options)));
+        services.AddSingleton<IProxyConfigProvider, RoutingConfigProvider>();
+        services.AddSingleton<IForwarderHttpClientFactory, BackendHttpClientFactory>();
+        services.AddReverseProxy().AddTransforms<ProxyTransforms>();
+        // YARP registers data protection for affinity cookies; nothing of ours uses it yet, so keep its keys in memory
+        // rather than writing unencrypted key files under the user's home directory.
+        services.AddDataProtection().UseEphemeralDataProtectionProvider();
+        services.AddSingleton<ILoadBalancingPolicy, RoundRobinPolicy>();
+        services.AddSingleton<ILoadBalancingPolicy, LeastConnectionsPolicy>();
+        services.AddSingleton<ProxyErrors>();
+        services.AddSingleton<AccessLog>();
+        services.AddHostedService(sp => sp.GetRequiredService<AccessLog>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<MatcherPolicy, ListenerMatcherPolicy>());
+
+        var app = builder.Build();
+        app.UseMiddleware<AccessLogMiddleware>();
+        app.UseRouting();
+        AdminEndpoints.Map(app, options.Admin);
+        var errors = app.Services.GetRequiredService<ProxyErrors>();
+        app.MapReverseProxy(pipeline =>
+        {
+            pipeline.Use(RequestBodyLimit.InvokeAsync);
+            pipeline.Use(errors.InvokeAsync);
+            pipeline.UseSessionAffinity();
+            pipeline.UseLoadBalancing();
+            pipeline.UsePassiveHealthChecks();
+        }).WithMetadata(new ListenerMetadata(ListenerKind.Proxy));
+        return app;
+    }
+
+    private static void ConfigureLogging(ILoggingBuilder logging, BalancerOptions options, Action<ILoggingBuilder>? configure)
+    {
+        logging.ClearProviders();
+        logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "yyyy-MM-dd'T'HH:mm:ss.fff ";
+            o.UseUtcTimestamp = true;
+        });
+        logging.SetMinimumLevel(options.Debug ? LogLevel.Debug : LogLevel.Information);
+        // YARP logs every proxied request at Information; that belongs in the access log, not the console.
+        logging.AddFilter("Yarp", options.Debug ? LogLevel.Information : LogLevel.Warning);
+        logging.AddFilter("Microsoft", options.Debug ? LogLevel.Information : LogLevel.Warning);
+        // Every failed probe is logged with a stack trace at every interval; health state is shown by the admin API.
+        logging.AddFilter("Yarp.ReverseProxy.Health.ActiveHealthCheckMonitor", options.Debug ? LogLevel.Warning : LogLevel.Error);
+        configure?.Invoke(logging);
+    }
+
+    private static void ConfigureKestrel(ConfigureWebHostBuilder webHost, BalancerOptions options, BoundListeners bound)
+    {
+        webHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            var limits = options.Proxy.Limits;
+            kestrel.Limits.MaxRequestBodySize = limits.MaxRequestBodySize;
+            kestrel.Limits.MaxRequestHeadersTotalSize = limits.MaxRequestHeadersSize;
+            kestrel.Limits.MaxRequestHeaderCount = limits.MaxRequestHeaderCount;
+            kestrel.Limits.MaxConcurrentConnections = limits.MaxConcurrentConnections;
+            kestrel.Limits.RequestHeadersTimeout = limits.RequestHeadersTimeout;
+            kestrel.Limits.KeepAliveTimeout = limits.KeepAliveTimeout;
+
+            var proxy = options.Proxy;
+            void ConfigureProxy(ListenOptions listen)
+            {
+                Listeners.Tag(listen, ListenerKind.Proxy);
+                if (proxy.Protocol == ProxyProtocol.Https)
+                {
+                    listen.Protocols = HttpProtocols.Http1AndHttp2;
+                    listen.UseHttps(X509Certificate2.CreateFromPemFile(proxy.CertificatePath!, proxy.CertificateKeyPath));
+                }
+                else
+                {
+                    listen.Protocols = HttpProtocols.Http1;
+                }
+
+                bound.Proxy = listen;
+            }
+
+            if (proxy.Bind.Equals(IPAddress.IPv6Any))
+            {
+                kestrel.ListenAnyIP(proxy.Port, ConfigureProxy);
+            }
+            else
+            {
+                kestrel.Listen(proxy.Bind, proxy.Port, ConfigureProxy);
+            }
+
+            kestrel.Listen(options.Admin.Bind, options.Admin.Port, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http1;
+                Listeners.Tag(listen, ListenerKind.Admin);
+                bound.Admin = listen;
+            });
+        });
+    }
+
+    [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "{Listener} listening on {Scheme}://{Endpoint}")]
+    private static partial void LogListening(ILogger logger, string listener, string scheme, IPEndPoint endpoint);
+
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Information, Message = "Balancer started: {Backends} static backend(s) in {Pools} pool(s), default algorithm {Algorithm}")]
+    private static partial void LogStarted(ILogger logger, int backends, int pools, string algorithm);
+
+    [LoggerMessage(EventId = 1003, Level = LogLevel.Information, Message = "Shutting down: no new connections; in-flight requests get up to {Seconds}s to finish")]
+    private static partial void LogDraining(ILogger logger, double seconds);
+
+    [LoggerMessage(EventId = 1004, Level = LogLevel.Information, Message = "Stopped")]
+    private static partial void LogStopped(ILogger logger);
+
+    /// <summary>Kestrel's listen options, captured so their bound endpoints can be read after start (port 0 included).</summary>
+    private sealed class BoundListeners
+    {
+        public ListenOptions? Proxy { get; set; }
+        public ListenOptions? Admin { get; set; }
+    }
+}
+
+/// <summary>A started balancer: where it listens, and how to stop it.</summary>
+public sealed class RunningBalancer : IAsyncDisposable
+{
+    internal RunningBalancer(WebApplication app, IPEndPoint proxy, IPEndPoint admin, string proxyScheme)
+    {
+        App = app;
+        ProxyEndpoint = proxy;
+        AdminEndpoint = admin;
+        ProxyUri = ToUri(proxyScheme, proxy);
+        AdminUri = ToUri("http", admin);
+    }
+
+    public WebApplication App { get; }
+    public IPEndPoint ProxyEndpoint { get; }
+    public IPEndPoint AdminEndpoint { get; }
+
+    /// <summary>The proxy's base address; for a wildcard bind, the loopback address on the same port.</summary>
+    public Uri ProxyUri { get; }
+    public Uri AdminUri { get; }
+
+    /// <summary>Stops accepting, lets in-flight requests finish (up to the drain timeout), then stops.</summary>
+    public Task StopAsync(CancellationToken cancellationToken = default) => App.StopAsync(cancellationToken);
+
+    public async ValueTask DisposeAsync()
+    {
+        await App.StopAsync().ConfigureAwait(false);
+        await App.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private static Uri ToUri(string scheme, IPEndPoint endpoint)
+    {
+        var address = endpoint.Address.Equals(IPAddress.IPv6Any) ? IPAddress.IPv6Loopback
+            : endpoint.Address.Equals(IPAddress.Any) ? IPAddress.Loopback
+            : endpoint.Address;
+        return new Uri($"{scheme}://{new IPEndPoint(address, endpoint.Port)}/");
+    }
+}

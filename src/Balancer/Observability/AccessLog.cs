@@ -1,0 +1,155 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using System.Threading.Channels;
+using Balancer.Configuration;
+
+namespace Balancer.Observability;
+
+/// <summary>One line of the access log, captured on the request path without formatting.</summary>
+internal readonly record struct AccessLogEntry(
+    DateTimeOffset Time,
+    IPAddress? Client,
+    string Method,
+    string Path,
+    string Query,
+    string Protocol,
+    int Status,
+    TimeSpan Duration,
+    string? Pool,
+    string? Backend,
+    string? UserAgent);
+
+/// <summary>
+/// The access log: requests hand entries to a bounded queue and go on; one background task formats and
+/// writes them to <c>{access-logs-path}/access.log</c>. When the queue is full, entries are dropped and
+/// counted rather than making requests wait on the disk. The queue is closed only once every hosted
+/// service has stopped, so requests that finish during the shutdown drain are still logged.
+/// </summary>
+internal sealed partial class AccessLog : IHostedLifecycleService
+{
+    public const string FileName = "access.log";
+
+    private readonly Channel<AccessLogEntry> _queue = Channel.CreateBounded<AccessLogEntry>(
+        new BoundedChannelOptions(64 * 1024) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+    private readonly string _directory;
+    private readonly ILogger<AccessLog> _logger;
+    private long _dropped;
+    private Task _writer = Task.CompletedTask;
+
+    public AccessLog(BalancerOptions options, ILogger<AccessLog> logger)
+    {
+        _directory = options.AccessLogsPath;
+        _logger = logger;
+    }
+
+    public bool Enabled => _directory.Length > 0;
+
+    /// <summary>Entries dropped because the writer fell behind.</summary>
+    public long Dropped => Interlocked.Read(ref _dropped);
+
+    public void Write(in AccessLogEntry entry)
+    {
+        if (!_queue.Writer.TryWrite(entry))
+        {
+            Interlocked.Increment(ref _dropped);
+        }
+    }
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (Enabled)
+        {
+            Directory.CreateDirectory(_directory);
+            _writer = Task.Run(WriteAsync, CancellationToken.None);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public async Task StoppedAsync(CancellationToken cancellationToken)
+    {
+        _queue.Writer.TryComplete();
+        await _writer.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    private async Task WriteAsync()
+    {
+        var path = Path.Combine(_directory, FileName);
+        var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, 64 * 1024, useAsync: true);
+        await using (stream.ConfigureAwait(false))
+        {
+            var writer = new StreamWriter(stream, new UTF8Encoding(false), 64 * 1024);
+            await using (writer.ConfigureAwait(false))
+            {
+                var line = new StringBuilder(256);
+                var reportedDrops = 0L;
+                while (await _queue.Reader.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
+                {
+                    while (_queue.Reader.TryRead(out var entry))
+                    {
+                        line.Clear();
+                        Format(line, entry);
+                        await writer.WriteAsync(line, CancellationToken.None).ConfigureAwait(false);
+                    }
+
+                    await writer.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+                    var dropped = Dropped;
+                    if (dropped != reportedDrops)
+                    {
+                        LogDropped(_logger, dropped - reportedDrops, path);
+                        reportedDrops = dropped;
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary><c>time client "METHOD path?query PROTOCOL" status duration_ms pool backend "user-agent"</c></summary>
+    internal static void Format(StringBuilder line, in AccessLogEntry e)
+    {
+        var c = CultureInfo.InvariantCulture;
+        line.Append(e.Time.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", c)).Append(' ')
+            .Append(e.Client?.ToString() ?? "-").Append(" \"")
+            .Append(e.Method).Append(' ');
+        AppendQuoted(line, e.Path);
+        AppendQuoted(line, e.Query);
+        line.Append(' ').Append(e.Protocol).Append("\" ")
+            .Append(e.Status.ToString(c)).Append(' ')
+            .Append(e.Duration.TotalMilliseconds.ToString("0.###", c)).Append(' ')
+            .Append(e.Pool ?? "-").Append(' ')
+            .Append(e.Backend ?? "-").Append(" \"");
+        AppendQuoted(line, e.UserAgent ?? "-");
+        line.Append("\"\n");
+    }
+
+    private static void AppendQuoted(StringBuilder line, string text)
+    {
+        foreach (var ch in text)
+        {
+            if (ch is '"' or '\\')
+            {
+                line.Append('\\').Append(ch);
+            }
+            else if (char.IsControl(ch))
+            {
+                line.Append("\\x").Append(((int)ch).ToString("x2", CultureInfo.InvariantCulture));
+            }
+            else
+            {
+                line.Append(ch);
+            }
+        }
+    }
+
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Warning, Message = "Access log fell behind: {Count} entries dropped (writing {Path})")]
+    private static partial void LogDropped(ILogger logger, long count, string path);
+}

@@ -1,0 +1,19 @@
+using System.Globalization;
+using Yarp.ReverseProxy.Model;
+
+namespace Balancer.Proxy;
+
+/// <summary>What the snapshot tells YARP about each destination beyond its address, as destination metadata.</summary>
+internal static class DestinationMetadata
+{
+    public const string Weight = "lb.weight";
+    public const string Order = "lb.order";
+
+    public static int WeightOf(DestinationState destination) => Read(destination, Weight, 1);
+
+    public static int OrderOf(DestinationState destination) => Read(destination, Order, int.MaxValue);
+
+    private static int Read(DestinationState destination, string key, int fallback) =>
+        destination.Model.Config.Metadata?.TryGetValue(key, out var text) == true
+        && int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) ? value : fallback;
+}

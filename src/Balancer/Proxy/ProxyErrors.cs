@@ -1,0 +1,45 @@
+using System.Globalization;
+using Balancer.Configuration;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace Balancer.Proxy;
+
+/// <summary>
+/// Turns YARP's bare error statuses into answers a client can act on: 503 with <c>Retry-After</c> when no
+/// backend is available, and a one-line body saying what happened for 502, 503 and 504.
+/// </summary>
+internal sealed class ProxyErrors(BalancerOptions options)
+{
+    private readonly string _retryAfter = Math.Max(1, (int)Math.Ceiling(options.Proxy.RetryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+
+    public async Task InvokeAsync(HttpContext context, Func<Task> next)
+    {
+        await next().ConfigureAwait(false);
+
+        var error = context.Features.Get<IForwarderErrorFeature>()?.Error;
+        if (error is null or ForwarderError.None || context.Response.HasStarted)
+        {
+            return;
+        }
+
+        string? message = context.Response.StatusCode switch
+        {
+            StatusCodes.Status503ServiceUnavailable => "no backend is available",
+            StatusCodes.Status502BadGateway => "the backend could not be reached or failed mid-request",
+            StatusCodes.Status504GatewayTimeout => "the backend did not answer in time",
+            _ => null,
+        };
+        if (message is null)
+        {
+            return;
+        }
+
+        if (error == ForwarderError.NoAvailableDestinations)
+        {
+            context.Response.Headers.RetryAfter = _retryAfter;
+        }
+
+        context.Response.ContentType = "text/plain; charset=utf-8";
+        await context.Response.WriteAsync($"{context.Response.StatusCode} {message}\n", context.RequestAborted).ConfigureAwait(false);
+    }
+}

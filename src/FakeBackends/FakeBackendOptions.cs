@@ -1,0 +1,28 @@
+using System.Net;
+
+namespace FakeBackends;
+
+/// <summary>How one fake backend listens and behaves.</summary>
+public sealed record FakeBackendOptions
+{
+    /// <summary>The name it reports in every response (<c>server</c>).</summary>
+    public required string Name { get; init; }
+
+    /// <summary>Port to listen on; 0 picks a free one.</summary>
+    public int Port { get; init; }
+
+    /// <summary>Address to listen on; loopback unless told otherwise.</summary>
+    public IPAddress Bind { get; init; } = IPAddress.Loopback;
+
+    /// <summary>Delay before answering any request but <c>/health</c>.</summary>
+    public TimeSpan Latency { get; init; }
+
+    /// <summary>When set, requests (but <c>/health</c>) fail with this status, at <see cref="FailRate"/>.</summary>
+    public int? FailStatus { get; init; }
+
+    /// <summary>Share of requests that fail when <see cref="FailStatus"/> is set, 0..1.</summary>
+    public double FailRate { get; init; } = 1.0;
+
+    /// <summary>When true, <c>/health</c> answers 503.</summary>
+    public bool Unhealthy { get; init; }
+}

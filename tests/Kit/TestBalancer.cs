@@ -1,0 +1,85 @@
+using System.Net.Http.Json;
+using Balancer.Configuration;
+using Balancer.Hosting;
+using FakeBackends;
+using Microsoft.Extensions.Logging;
+using Xunit.Abstractions;
+
+namespace Balancer.Tests.Kit;
+
+/// <summary>
+/// A real balancer in this process, on free loopback ports, configured from YAML like a user would,
+/// with a client for its proxy and its admin API. Disposing stops it and deletes its files.
+/// </summary>
+public sealed class TestBalancer : IAsyncDisposable
+{
+    private TestBalancer(RunningBalancer running, string directory, BalancerOptions options)
+    {
+        Running = running;
+        Directory = directory;
+        Options = options;
+        Client = new HttpClient { BaseAddress = running.ProxyUri, Timeout = TimeSpan.FromSeconds(60) };
+        Admin = new HttpClient { BaseAddress = running.AdminUri, Timeout = TimeSpan.FromSeconds(60) };
+    }
+
+    public RunningBalancer Running { get; }
+
+    /// <summary>The directory holding config.yaml and everything relative to it (logs, data).</summary>
+    public string Directory { get; }
+
+    public BalancerOptions Options { get; }
+
+    /// <summary>A client whose base address is the proxy.</summary>
+    public HttpClient Client { get; }
+
+    /// <summary>A client whose base address is the admin API.</summary>
+    public HttpClient Admin { get; }
+
+    /// <summary>
+    /// Starts a balancer from <paramref name="yaml"/>, with every listener moved to a free port on 127.0.0.1
+    /// (unless <paramref name="keepListeners"/>). Extra <paramref name="args"/> work as on the command line.
+    /// </summary>
+    public static async Task<TestBalancer> StartAsync(string yaml, ITestOutputHelper? output = null, bool keepListeners = false, params string[] args)
+    {
+        var directory = System.IO.Directory.CreateTempSubdirectory("lb-test-").FullName;
+        var path = Path.Combine(directory, "config.yaml");
+        await File.WriteAllTextAsync(path, yaml);
+        string[] listeners = keepListeners ? [] : ["--port", "0", "--admin-port", "0", "--control-port", "0", "--set", "proxy.bind=127.0.0.1"];
+        var loaded = ConfigLoader.Load(path, [.. listeners, .. args], new Dictionary<string, string>());
+        if (loaded.Options is null)
+        {
+            throw new InvalidOperationException("Test configuration rejected:\n" + string.Join("\n", loaded.Errors));
+        }
+
+        var running = await BalancerApp.StartAsync(loaded.Options, logging => logging.ClearProviders().AddProvider(output is null ? NullLoggerProviderInstance : new TestLog(output)));
+        return new TestBalancer(running, directory, loaded.Options);
+    }
+
+    /// <summary>YAML for a default pool of <paramref name="backends"/>, in order.</summary>
+    public static string BackendsYaml(IEnumerable<FakeBackend> backends) =>
+        "backends:\n" + string.Concat(backends.Select(b => $"  - address: {b.Address}\n"));
+
+    /// <summary>GETs <paramref name="path"/> through the proxy and returns the backend's echo of it.</summary>
+    public async Task<EchoBody> GetEchoAsync(string path = "/")
+    {
+        using var response = await Client.GetAsync(path);
+        response.EnsureSuccessStatusCode();
+        return (await response.Content.ReadFromJsonAsync(FakeBackendJson.Default.EchoBody))!;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        Admin.Dispose();
+        await Running.DisposeAsync();
+        try
+        {
+            System.IO.Directory.Delete(Directory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private static readonly ILoggerProvider NullLoggerProviderInstance = Microsoft.Extensions.Logging.Abstractions.NullLoggerProvider.Instance;
+}

@@ -1,0 +1,37 @@
+using Balancer.LoadBalancing;
+using Balancer.Tests.Kit;
+using FsCheck;
+using FsCheck.Fluent;
+
+namespace Balancer.Tests.Properties.LoadBalancing;
+
+public sealed class RoundRobinProperties
+{
+    // A pool of 1..16 backends, a number of whole rounds, and the order in which YARP happens to list them.
+    private static readonly Arbitrary<(int Backends, int Rounds, int[] Listing)> Pools =
+        (from backends in Gen.Choose(1, 16)
+         from rounds in Gen.Choose(1, 20)
+         from listing in Gen.Shuffle(Enumerable.Range(0, backends))
+         select (backends, rounds, listing.ToArray())).ToArbitrary();
+
+    [Fact]
+    public void Pick_EveryWindowOfNPicks_IsAPermutationInPoolOrder_WhateverOrderYarpListsThem() =>
+        Prop.ForAll(Pools, pool =>
+        {
+            var destinations = Destinations.Create(pool.Backends);
+            var listed = pool.Listing.Select(i => destinations[i]).ToList();
+            var policy = new RoundRobinPolicy();
+            var cluster = Destinations.Cluster();
+            var context = Destinations.Context();
+
+            var picks = Enumerable.Range(0, pool.Backends * pool.Rounds)
+                .Select(_ => Destinations.IndexOf(policy.PickDestination(context, cluster, listed)!))
+                .ToArray();
+
+            return picks.Select((index, position) => index == position % pool.Backends).All(ok => ok);
+        }).Check(Config.QuickThrowOnFailure.WithMaxTest(300));
+
+    [Fact]
+    public void Pick_NoAvailableBackends_ReturnsNullInsteadOfThrowing() =>
+        Assert.Null(new RoundRobinPolicy().PickDestination(Destinations.Context(), Destinations.Cluster(), []));
+}

@@ -1,0 +1,502 @@
+using System.Net;
+using Balancer.Configuration;
+using Balancer.LoadBalancing;
+
+namespace Balancer.Tests.Unit.Configuration;
+
+public sealed class ConfigLoaderTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("lb-config-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private ConfigLoadResult Load(string yaml, IReadOnlyDictionary<string, string>? env = null, params string[] args)
+    {
+        var path = Path.Combine(_dir, "config.yaml");
+        File.WriteAllText(path, yaml);
+        return ConfigLoader.Load(path, args, env ?? new Dictionary<string, string>());
+    }
+
+    private const string BalanceHubConfig = """
+        Original-Server:
+          allow: [192.168.1.0/24, 127.0.0.0/24]   # control-plane allow-list
+        BalanceHub:
+          listen: 5000
+          tcpListener: 5050
+          protocol: HTTP
+          algorithm: Least-Connected
+          access-logs-path: ./logs
+          db-path: ''
+          redis-server: { ip: 127.0.0.1, port: 6379, caching: false, cache-duration: 900 }
+        """;
+
+    [Fact]
+    public void Load_BalanceHubSchemaUnchanged_MeansWhatItSays()
+    {
+        var result = Load(BalanceHubConfig);
+
+        Assert.Empty(result.Errors);
+        var o = result.Options!;
+        Assert.Equal(5000, o.Proxy.Port);
+        Assert.Equal(5050, o.ControlPlane.Port);
+        Assert.Equal(ProxyProtocol.Http, o.Proxy.Protocol);
+        Assert.Equal(AlgorithmNames.LeastConnections, o.Algorithm);
+        Assert.Equal(Path.Combine(_dir, "logs"), o.AccessLogsPath);
+        Assert.Equal(Path.Combine(_dir, "data", "balancer.db"), o.DbPath);
+        Assert.Equal("127.0.0.1", o.Redis.Host);
+        Assert.Equal(6379, o.Redis.Port);
+        Assert.False(o.Redis.Caching);
+        Assert.Equal(TimeSpan.FromSeconds(900), o.Redis.CacheDuration);
+        Assert.Equal([IPNetwork.Parse("192.168.1.0/24"), IPNetwork.Parse("127.0.0.0/24")], o.ControlPlane.Allow.Networks);
+    }
+
+    [Fact]
+    public void Load_EmptyFile_GivesSecureDefaults()
+    {
+        var o = Load("").Options!;
+
+        Assert.Equal(5000, o.Proxy.Port);
+        Assert.Equal(IPAddress.Loopback, o.Admin.Bind);
+        Assert.Equal(8081, o.Admin.Port);
+        Assert.Equal(IPAddress.Loopback, o.ControlPlane.Bind);
+        Assert.Equal(AlgorithmNames.RoundRobin, o.Algorithm);
+        Assert.Empty(o.Proxy.TrustedProxies.Networks);
+        Assert.Single(o.Pools);
+        Assert.Empty(o.Pools[0].Backends);
+    }
+
+    [Fact]
+    public void Load_OutOfRangePort_NamesKeyPathLineAndValue()
+    {
+        var result = Load("""
+            BalanceHub:
+              listen: 70000
+            """);
+
+        Assert.Null(result.Options);
+        Assert.Equal("BalanceHub.listen (line 2): 70000 is not a port (1-65535, or 0 for any free port)", Assert.Single(result.Errors));
+    }
+
+    [Fact]
+    public void Load_UnknownKey_SuggestsTheClosestKnownKey()
+    {
+        var result = Load("""
+            BalanceHub:
+              lisen: 5000
+            """);
+
+        Assert.Equal("BalanceHub.lisen (line 2): unknown key; did you mean listen?", Assert.Single(result.Errors));
+    }
+
+    [Fact]
+    public void Load_UnknownTopLevelSection_SuggestsSection()
+    {
+        var result = Load("""
+            BalanceHb:
+              listen: 5000
+            """);
+
+        Assert.Equal("BalanceHb (line 1): unknown key; did you mean BalanceHub?", Assert.Single(result.Errors));
+    }
+
+    [Fact]
+    public void Load_UnknownKeyFarFromAnything_ListsNoSuggestion()
+    {
+        var result = Load("""
+            zebra: 1
+            """);
+
+        Assert.StartsWith("zebra (line 1): unknown key", Assert.Single(result.Errors));
+        Assert.DoesNotContain("did you mean", result.Errors[0]);
+    }
+
+    [Fact]
+    public void Load_SeveralMistakes_ReportsAllAtOnceInLineOrder()
+    {
+        var result = Load("""
+            Original-Server:
+              allow: [10.0.0.0/33, not-an-ip]
+            BalanceHub:
+              listen: abc
+              protocol: GOPHER
+              algorithm: fastest
+              redis-server: { ip: 127.0.0.1, port: 6379, caching: maybe }
+            backends:
+              - address: http://127.0.0.1:3001
+                weight: -1
+              - adress: http://127.0.0.1:3002
+            """);
+
+        Assert.Null(result.Options);
+        Assert.Equal(
+            [
+                "Original-Server.allow[0] (line 2): 10.0.0.0/33 is not an IP address or CIDR",
+                "Original-Server.allow[1] (line 2): not-an-ip is not an IP address or CIDR",
+                "BalanceHub.listen (line 4): abc is not a port (1-65535, or 0 for any free port)",
+                "BalanceHub.protocol (line 5): GOPHER is not one of HTTP, HTTPS",
+                "BalanceHub.algorithm (line 6): fastest is not a known algorithm; use one of " + string.Join(", ", AlgorithmNames.All),
+                "BalanceHub.redis-server.caching (line 7): maybe is not true or false",
+                "backends[0].weight (line 10): -1 is not a weight (0-1000000)",
+                "backends[1].address (line 11): is required",
+                "backends[1].adress (line 11): unknown key; did you mean address?",
+            ],
+            result.Errors);
+    }
+
+    [Fact]
+    public void Load_CidrWithHostBits_SaysWhichNetworkWasMeant()
+    {
+        var result = Load("""
+            Original-Server:
+              allow: [192.168.1.5/24]
+            """);
+
+        Assert.Equal("Original-Server.allow[0] (line 2): 192.168.1.5/24 has host bits set; did you mean 192.168.1.0/24?", Assert.Single(result.Errors));
+    }
+
+    [Fact]
+    public void Load_IPv6AndBareAddresses_AreNetworks()
+    {
+        var o = Load("""
+            Original-Server:
+              allow: [10.1.2.3, "::1", "fd00::/8"]
+            """).Options!;
+
+        Assert.True(o.ControlPlane.Allow.Contains(IPAddress.Parse("10.1.2.3")));
+        Assert.False(o.ControlPlane.Allow.Contains(IPAddress.Parse("10.1.2.4")));
+        Assert.True(o.ControlPlane.Allow.Contains(IPAddress.IPv6Loopback));
+        Assert.True(o.ControlPlane.Allow.Contains(IPAddress.Parse("fd12::7")));
+        Assert.True(o.ControlPlane.Allow.Contains(IPAddress.Parse("::ffff:10.1.2.3")), "IPv4-mapped peers match IPv4 entries");
+    }
+
+    [Fact]
+    public void Load_WrongShape_SaysWhatWasExpected()
+    {
+        var result = Load("""
+            BalanceHub:
+              listen: { port: 5000 }
+            backends: http://127.0.0.1:3001
+            """);
+
+        Assert.Equal(
+            [
+                "BalanceHub.listen (line 2): expected a value, found a mapping",
+                "backends (line 3): expected a list, found a value",
+            ],
+            result.Errors);
+    }
+
+    [Fact]
+    public void Load_MalformedYaml_ReportsLineAndColumn()
+    {
+        var result = Load("""
+            BalanceHub:
+              listen: 5000
+             tcpListener: [5050
+            """);
+
+        var error = Assert.Single(result.Errors);
+        Assert.Matches(@"^config\.yaml \(line \d+, column \d+\): ", error);
+    }
+
+    [Fact]
+    public void Load_DuplicateKey_IsAnError()
+    {
+        var result = Load("""
+            BalanceHub:
+              listen: 5000
+              listen: 5001
+            """);
+
+        Assert.Contains(result.Errors, e => e.Contains("line 3", StringComparison.Ordinal) && e.Contains("duplicate key", StringComparison.OrdinalIgnoreCase));
+    }
+
+    [Fact]
+    public void Load_MissingFile_IsAClearError()
+    {
+        var result = ConfigLoader.Load(Path.Combine(_dir, "nope.yaml"), [], new Dictionary<string, string>());
+
+        Assert.Equal($"{Path.Combine(_dir, "nope.yaml")}: file not found", Assert.Single(result.Errors));
+    }
+
+    [Theory]
+    [InlineData("Least-Connected", AlgorithmNames.LeastConnections)]
+    [InlineData("least_conn", AlgorithmNames.LeastConnections)]
+    [InlineData("LEAST-CONNECTIONS", AlgorithmNames.LeastConnections)]
+    [InlineData("round_robin", AlgorithmNames.RoundRobin)]
+    [InlineData("Round-Robin", AlgorithmNames.RoundRobin)]
+    public void Load_AlgorithmAlias_MapsToCanonicalName(string spelling, string canonical)
+    {
+        var result = Load($"BalanceHub: {{ algorithm: {spelling} }}");
+
+        Assert.Empty(result.Errors);
+        Assert.Equal(canonical, result.Options!.Algorithm);
+    }
+
+    [Fact]
+    public void Load_KnownAlgorithmNotInThisBuild_SaysSo()
+    {
+        var result = Load("BalanceHub: { algorithm: ip_hash }");
+
+        Assert.Equal(
+            $"BalanceHub.algorithm (line 1): ip_hash (ip-hash) is not available in this version; use one of {string.Join(", ", AlgorithmNames.All)}",
+            Assert.Single(result.Errors));
+    }
+
+    [Fact]
+    public void Load_StaticBackends_FormTheDefaultPoolInOrder()
+    {
+        var o = Load("""
+            backends:
+              - address: http://127.0.0.1:3001
+                weight: 5
+              - address: 127.0.0.1:3002
+              - { address: "http://[::1]:3003/" }
+            """).Options!;
+
+        var pool = Assert.Single(o.Pools);
+        Assert.Equal("default", pool.Name);
+        Assert.Equal(o.Algorithm, pool.Algorithm);
+        Assert.Equal(["http://127.0.0.1:3001", "http://127.0.0.1:3002", "http://[::1]:3003"], pool.Backends.Select(b => b.Address));
+        Assert.Equal([5, 1, 1], pool.Backends.Select(b => b.Weight));
+    }
+
+    [Fact]
+    public void Load_BadBackendAddress_IsNamed()
+    {
+        var result = Load("""
+            backends:
+              - address: ftp://127.0.0.1:3001
+              - address: http://127.0.0.1:99999
+              - address: http://127.0.0.1:3001/some/path
+            """);
+
+        Assert.Equal(
+            [
+                "backends[0].address (line 2): ftp://127.0.0.1:3001 is not an http:// or https:// address",
+                "backends[1].address (line 3): http://127.0.0.1:99999 is not an http:// or https:// address",
+                "backends[2].address (line 4): http://127.0.0.1:3001/some/path has a path; give scheme, host and port only",
+            ],
+            result.Errors);
+    }
+
+    [Fact]
+    public void Load_DuplicateBackend_IsAnError()
+    {
+        var result = Load("""
+            backends:
+              - address: http://127.0.0.1:3001
+              - address: http://127.0.0.1:3001/
+            """);
+
+        Assert.Equal("backends[1].address (line 3): http://127.0.0.1:3001 is listed twice", Assert.Single(result.Errors));
+    }
+
+    [Fact]
+    public void Load_Pools_GetTheirOwnAlgorithmAndPaths()
+    {
+        var o = Load("""
+            BalanceHub: { algorithm: round-robin }
+            backends:
+              - address: http://127.0.0.1:3001
+            pools:
+              - name: api
+                algorithm: least_conn
+                paths: [/api]
+                backends:
+                  - address: http://127.0.0.1:4001
+            """).Options!;
+
+        Assert.Equal(["default", "api"], o.Pools.Select(p => p.Name));
+        Assert.Equal(AlgorithmNames.RoundRobin, o.Pools[0].Algorithm);
+        Assert.Equal(AlgorithmNames.LeastConnections, o.Pools[1].Algorithm);
+        Assert.Equal(["/api"], o.Pools[1].Paths);
+    }
+
+    [Fact]
+    public void Load_PoolMistakes_AreNamed()
+    {
+        var result = Load("""
+            pools:
+              - name: default
+                paths: [/a]
+              - name: api
+                paths: [api, /b/]
+              - name: api
+                paths: [/c]
+              - name: empty
+            """);
+
+        Assert.Equal(
+            [
+                "pools[0].name (line 2): default is reserved for the top-level backends",
+                "pools[1].paths[0] (line 5): api must start with /",
+                "pools[2].name (line 6): api is used by another pool",
+                "pools[3].paths (line 8): is required: a pool serves one or more path prefixes",
+            ],
+            result.Errors);
+    }
+
+    [Fact]
+    public void Load_SamePathPrefixInTwoPools_IsAnError()
+    {
+        var result = Load("""
+            pools:
+              - name: a
+                paths: [/api]
+              - name: b
+                paths: [/API/]
+            """);
+
+        Assert.Equal("pools[1].paths[0] (line 5): /API is already served by pool a", Assert.Single(result.Errors));
+    }
+
+    [Fact]
+    public void Load_Durations_AcceptUnitsOrSeconds()
+    {
+        var o = Load("""
+            proxy:
+              drain-timeout: 1500ms
+              connect-timeout: 2
+              activity-timeout: 1m
+            """).Options!;
+
+        Assert.Equal(TimeSpan.FromMilliseconds(1500), o.Proxy.DrainTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(2), o.Proxy.ConnectTimeout);
+        Assert.Equal(TimeSpan.FromMinutes(1), o.Proxy.ActivityTimeout);
+    }
+
+    [Fact]
+    public void Load_BadDuration_IsNamed()
+    {
+        var result = Load("proxy: { drain-timeout: soon }");
+
+        Assert.Equal("proxy.drain-timeout (line 1): soon is not a duration (e.g. 500ms, 30s, 5m, or a number of seconds)", Assert.Single(result.Errors));
+    }
+
+    [Fact]
+    public void Load_Https_RequiresCertificateFiles()
+    {
+        var result = Load("""
+            BalanceHub:
+              protocol: HTTPS
+              ssl_certificate: ./missing.pem
+            """);
+
+        Assert.Equal(
+            [
+                "BalanceHub.ssl_certificate_key (line 1): is required when protocol is HTTPS",
+                $"BalanceHub.ssl_certificate (line 3): {Path.Combine(_dir, "missing.pem")} does not exist",
+            ],
+            result.Errors);
+    }
+
+    [Fact]
+    public void Load_SamePortForTwoListeners_IsAnError()
+    {
+        var result = Load("""
+            BalanceHub: { listen: 8081 }
+            """);
+
+        Assert.Equal("admin.port: 8081 is also BalanceHub.listen; each listener needs its own port", Assert.Single(result.Errors));
+    }
+
+    [Fact]
+    public void Load_CommandLine_OverridesEnvironment_OverridesFile()
+    {
+        var env = new Dictionary<string, string> { ["LB_ALGORITHM"] = "least_conn", ["LB_BalanceHub__listen"] = "6000" };
+
+        var fromEnv = Load(BalanceHubConfig.Replace("Least-Connected", "round-robin", StringComparison.Ordinal), env).Options!;
+        Assert.Equal(AlgorithmNames.LeastConnections, fromEnv.Algorithm);
+        Assert.Equal(6000, fromEnv.Proxy.Port);
+
+        var fromArgs = Load(BalanceHubConfig, env, "--algorithm", "round_robin", "--port", "7000", "--admin-port", "7001").Options!;
+        Assert.Equal(AlgorithmNames.RoundRobin, fromArgs.Algorithm);
+        Assert.Equal(7000, fromArgs.Proxy.Port);
+        Assert.Equal(7001, fromArgs.Admin.Port);
+    }
+
+    [Fact]
+    public void Load_GenericOverrides_UseDotnetConventions()
+    {
+        var env = new Dictionary<string, string> { ["LB_proxy__drain-timeout"] = "3s" };
+
+        var o = Load("", env, "--set", "admin.port=9100", "--set", "BalanceHub:listen=9000").Options!;
+
+        Assert.Equal(TimeSpan.FromSeconds(3), o.Proxy.DrainTimeout);
+        Assert.Equal(9100, o.Admin.Port);
+        Assert.Equal(9000, o.Proxy.Port);
+    }
+
+    [Fact]
+    public void Load_BadOverride_NamesWhereItCameFrom()
+    {
+        var env = new Dictionary<string, string> { ["LB_BalanceHub__lisen"] = "1", ["LB_ALGORITHM"] = "nope" };
+
+        var result = Load("", env, "--port", "-3", "--set", "garbage");
+
+        Assert.Equal(
+            [
+                "--set garbage: expected KEY=VALUE",
+                "BalanceHub.listen (--port): -3 is not a port (1-65535, or 0 for any free port)",
+                "BalanceHub.algorithm (environment LB_ALGORITHM): nope is not a known algorithm; use one of " + string.Join(", ", AlgorithmNames.All),
+                "BalanceHub.lisen (environment LB_BalanceHub__lisen): unknown key; did you mean listen?",
+            ],
+            result.Errors);
+    }
+
+    [Fact]
+    public void Load_ConfigPath_ComesFromArgsThenEnvironment()
+    {
+        File.WriteAllText(Path.Combine(_dir, "other.yaml"), "BalanceHub: { listen: 5999 }");
+        var env = new Dictionary<string, string> { ["LB_CONFIG"] = Path.Combine(_dir, "other.yaml") };
+
+        Assert.Equal("config.yaml", ConfigLoader.ConfigPath([], new Dictionary<string, string>()));
+        Assert.Equal(Path.Combine(_dir, "other.yaml"), ConfigLoader.ConfigPath([], env));
+        Assert.Equal("x.yaml", ConfigLoader.ConfigPath(["--config", "x.yaml"], env));
+    }
+
+    [Fact]
+    public void Load_Debug_FromEnvironmentOrFlag()
+    {
+        Assert.False(Load("").Options!.Debug);
+        Assert.True(Load("", new Dictionary<string, string> { ["LB_DEBUG"] = "1" }).Options!.Debug);
+        Assert.True(Load("", null, "--debug").Options!.Debug);
+    }
+
+    [Fact]
+    public void Load_UnknownCommandLineOption_IsAnError()
+    {
+        var result = Load("", null, "--prot", "5000");
+
+        Assert.Contains(result.Errors, e => e.Contains("--prot", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Load_RedisCachingOn_IsRejectedUntilCachingExists()
+    {
+        var result = Load("BalanceHub: { redis-server: { caching: true } }");
+
+        Assert.Equal("BalanceHub.redis-server.caching (line 1): response caching is not available in this version; set it to false", Assert.Single(result.Errors));
+    }
+
+    [Fact]
+    public void Load_TrustedProxiesAndLimits_AreRead()
+    {
+        var o = Load("""
+            proxy:
+              bind: 127.0.0.1
+              trusted-proxies: [10.0.0.0/8]
+              limits:
+                max-request-body-size: 1MB
+                max-request-headers-size: 16KB
+                max-concurrent-connections: 100
+            """).Options!;
+
+        Assert.Equal(IPAddress.Loopback, o.Proxy.Bind);
+        Assert.True(o.Proxy.TrustedProxies.Contains(IPAddress.Parse("10.9.8.7")));
+        Assert.Equal(1024 * 1024, o.Proxy.Limits.MaxRequestBodySize);
+        Assert.Equal(16 * 1024, o.Proxy.Limits.MaxRequestHeadersSize);
+        Assert.Equal(100, o.Proxy.Limits.MaxConcurrentConnections);
+    }
+}
