@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Proxy throughput, side by side in one run: the backend hit directly (the limit), plain YARP,
+# this balancer, and nginx and HAProxy as reverse proxies when installed. Each target gets a warm-up
+# (long enough for .NET's tiered JIT) and then a measured wrk run; the table gives requests/s,
+# p50 and p99, and each as a ratio to the backend hit directly.
+#
+#   bench/run.sh                      # defaults: 20s warm-up, 20s measured, 64 connections
+#   WARMUP=30 DURATION=30 CONNECTIONS=128 bench/run.sh
+#
+# Needs wrk (apt-get install wrk); nginx and haproxy are optional. Loopback only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WARMUP=${WARMUP:-20}
+DURATION=${DURATION:-20}
+CONNECTIONS=${CONNECTIONS:-64}
+THREADS=${THREADS:-2}
+PATH_TESTED=${PATH_TESTED:-/bench?x=1}
+
+command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
+out=bench/results/$(date -u +%Y%m%dT%H%M%SZ)
+mkdir -p "$out"
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null \
+  || echo $((20000 + RANDOM % 20000)); }
+wait_port() { for _ in $(seq 1 200); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
+
+echo "Building Release..."
+for p in src/Balancer src/FakeBackends bench/PlainYarp; do
+  dotnet publish "$p" -c Release -o "$work/$(basename "$p")" --nologo -v quiet >/dev/null
+done
+
+BACKEND=$(free_port); LB=$(free_port); ADMIN=$(free_port); YARP=$(free_port); NGINX=$(free_port); HAPROXY=$(free_port)
+
+dotnet "$work/FakeBackends/FakeBackends.dll" --port "$BACKEND" --name b1 >"$out/backend.log" 2>&1 & pids+=($!)
+wait_port "$BACKEND"
+
+cat >"$work/lb.yaml" <<YAML
+BalanceHub: { listen: $LB, algorithm: round-robin, access-logs-path: $work/logs }
+admin: { port: $ADMIN }
+proxy: { bind: 127.0.0.1 }
+backends: [ { address: "http://127.0.0.1:$BACKEND" } ]
+YAML
+dotnet "$work/Balancer/Balancer.dll" --config "$work/lb.yaml" --control-port 0 >"$out/balancer.log" 2>&1 & pids+=($!)
+dotnet "$work/PlainYarp/PlainYarp.dll" "http://127.0.0.1:$BACKEND" "http://127.0.0.1:$YARP" >"$out/plainyarp.log" 2>&1 & pids+=($!)
+wait_port "$LB"; wait_port "$YARP"
+
+targets=("direct $BACKEND" "plain-yarp $YARP" "balancer $LB")
+if command -v nginx >/dev/null; then
+  mkdir -p "$work/nginx"
+  cat >"$work/nginx/nginx.conf" <<NGINX
+worker_processes auto;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx; proxy_temp_path $work/nginx; fastcgi_temp_path $work/nginx; uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
+  upstream backend { server 127.0.0.1:$BACKEND; keepalive 128; }
+  server {
+    listen 127.0.0.1:$NGINX;
+    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header X-Forwarded-For \$remote_addr; }
+  }
+}
+NGINX
+  nginx -c "$work/nginx/nginx.conf" -g 'daemon off;' >"$out/nginx.log" 2>&1 & pids+=($!)
+  wait_port "$NGINX" && targets+=("nginx $NGINX")
+fi
+if command -v haproxy >/dev/null; then
+  cat >"$work/haproxy.cfg" <<HAPROXY
+global
+  maxconn 4096
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  option http-keep-alive
+  option forwardfor
+frontend f
+  bind 127.0.0.1:$HAPROXY
+  default_backend b
+backend b
+  server b1 127.0.0.1:$BACKEND
+HAPROXY
+  haproxy -f "$work/haproxy.cfg" >"$out/haproxy.log" 2>&1 & pids+=($!)
+  wait_port "$HAPROXY" && targets+=("haproxy $HAPROXY")
+fi
+
+to_ms() { # wrk prints 812.00us, 1.23ms, 2.01s
+  awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /us$/) n/=1000; else if (v ~ /ms$/) n=n; else if (v ~ /s$/) n*=1000; printf "%.2f", n }'; }
+
+declare -A rps p50 p99
+for t in "${targets[@]}"; do
+  read -r name port <<<"$t"
+  url="http://127.0.0.1:$port$PATH_TESTED"
+  echo "== $name: warm-up ${WARMUP}s"
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" "$url" >/dev/null
+  echo "== $name: measuring ${DURATION}s"
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "$url" | tee "$out/$name.wrk"
+  rps[$name]=$(awk '/^Requests\/sec:/ { print $2 }' "$out/$name.wrk")
+  p50[$name]=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out/$name.wrk")")
+  p99[$name]=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out/$name.wrk")")
+  if grep -q "Non-2xx" "$out/$name.wrk"; then echo "warning: $name answered non-2xx responses" >&2; fi
+done
+
+{
+  echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s after ${WARMUP}s warm-up, GET $PATH_TESTED, $(nproc) cores, $(date -u +%Y-%m-%d)"
+  echo
+  echo "| target | requests/s | p50 ms | p99 ms | req/s vs direct | p50 vs direct | p99 vs direct |"
+  echo "|---|---:|---:|---:|---:|---:|---:|"
+  for t in "${targets[@]}"; do
+    read -r name _ <<<"$t"
+    awk -v n="$name" -v r="${rps[$name]}" -v a="${p50[$name]}" -v b="${p99[$name]}" \
+        -v dr="${rps[direct]}" -v da="${p50[direct]}" -v db="${p99[direct]}" \
+        'BEGIN { printf "| %s | %.0f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", n, r, a, b, r/dr, a/da, b/db }'
+  done
+  echo
+  awk -v l="${rps[balancer]}" -v y="${rps[plain-yarp]}" 'BEGIN { printf "balancer / plain YARP throughput: %.2f\n", l/y }'
+} | tee "$out/table.md"
+echo "Results in $out"
