@@ -1,4 +1,6 @@
+using System.Net;
 using System.Text.Json;
+using Balancer.ControlPlane;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 
@@ -13,6 +15,7 @@ public sealed class FakeBackend : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly FakeBackendOptions _options;
     private long _requests;
+    private int _left;
 
     private FakeBackend(WebApplication app, FakeBackendOptions options)
     {
@@ -55,7 +58,49 @@ public sealed class FakeBackend : IAsyncDisposable
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         backend.Address = new Uri(address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal));
+        if (options.Register is not null)
+        {
+            var answer = await backend.SendAsync(ControlAction.Add, options.Paths, options.Clients, cancellationToken).ConfigureAwait(false);
+            if (!answer.Succeeded)
+            {
+                await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
+                throw new InvalidOperationException($"{options.Name}: the balancer refused the registration: {answer.Message}");
+            }
+        }
+
         return backend;
+    }
+
+    /// <summary>Sends one control-plane packet about this backend, from its own address, so the balancer sees where it lives.</summary>
+    private async Task<ControlResponse> SendAsync(ControlAction action, IReadOnlyList<string> paths, IReadOnlyList<IPNetwork> clients, CancellationToken cancellationToken)
+    {
+        var from = _options.Bind.Equals(IPAddress.Any) || _options.Bind.Equals(IPAddress.IPv6Any) ? null : _options.Bind;
+        await using var client = await ControlPlaneClient.ConnectAsync(_options.Register!, from, cancellationToken).ConfigureAwait(false);
+        return await client.SendAsync(new RegistrationRequest(action, Port, paths, clients, action == ControlAction.Add ? _options.Weight : null), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Deregisters (when registered), then stops listening; in-flight requests get up to the shutdown timeout.</summary>
+    public async Task StopAsync()
+    {
+        await LeaveAsync().ConfigureAwait(false);
+        await _app.StopAsync().ConfigureAwait(false);
+    }
+
+    private async Task LeaveAsync()
+    {
+        if (_options.Register is null || Interlocked.Exchange(ref _left, 1) == 1)
+        {
+            return;
+        }
+
+        try
+        {
+            await SendAsync(ControlAction.Remove, [], [], CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
+        {
+            // The balancer is gone: nothing to leave.
+        }
     }
 
     private async Task HandleAsync(HttpContext context)
@@ -89,12 +134,9 @@ public sealed class FakeBackend : IAsyncDisposable
         await context.Response.WriteAsJsonAsync(body, FakeBackendJson.Default.EchoBody, cancellationToken: context.RequestAborted).ConfigureAwait(false);
     }
 
-    /// <summary>Stops listening; requests in flight get up to the shutdown timeout to finish.</summary>
-    public Task StopAsync() => _app.StopAsync();
-
     public async ValueTask DisposeAsync()
     {
-        await _app.StopAsync().ConfigureAwait(false);
+        await StopAsync().ConfigureAwait(false);
         await _app.DisposeAsync().ConfigureAwait(false);
     }
 }

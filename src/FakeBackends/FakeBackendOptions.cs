@@ -25,4 +25,16 @@ public sealed record FakeBackendOptions
 
     /// <summary>When true, <c>/health</c> answers 503.</summary>
     public bool Unhealthy { get; init; }
+
+    /// <summary>A balancer's control plane to register with on start and leave on stop; none by default.</summary>
+    public IPEndPoint? Register { get; init; }
+
+    /// <summary>Paths to register with (only these are routed here); none for every path.</summary>
+    public IReadOnlyList<string> Paths { get; init; } = [];
+
+    /// <summary>Client networks to register with (only these clients are routed here); none for every client.</summary>
+    public IReadOnlyList<IPNetwork> Clients { get; init; } = [];
+
+    /// <summary>Weight to register with; the balancer's default (1) when null.</summary>
+    public int? Weight { get; init; }
 }

@@ -16,9 +16,13 @@ internal static class Program
         var failStatus = new Option<int?>("--fail-status") { Description = "Answer requests (but /health) with this status.", HelpName = "STATUS" };
         var failRate = new Option<double>("--fail-rate") { Description = "Share of requests that fail with --fail-status, 0..1.", DefaultValueFactory = _ => 1.0 };
         var unhealthy = new Option<bool>("--unhealthy") { Description = "Answer /health with 503." };
+        var register = new Option<string>("--register") { Description = "Register with a balancer's control plane on start, leave on stop.", HelpName = "HOST:PORT" };
+        var paths = new Option<string[]>("--paths") { Description = "With --register: only these path prefixes are routed here.", AllowMultipleArgumentsPerToken = true };
+        var clients = new Option<string[]>("--clients") { Description = "With --register: only these client IPs/CIDRs are routed here.", AllowMultipleArgumentsPerToken = true };
+        var weight = new Option<int?>("--weight") { Description = "With --register: this backend's weight." };
         var root = new RootCommand("A fake backend: answers JSON {server, method, path, query, headers} and GET /health.")
         {
-            port, name, bind, latency, failStatus, failRate, unhealthy,
+            port, name, bind, latency, failStatus, failRate, unhealthy, register, paths, clients, weight,
         };
 
         var parsed = root.Parse(args);
@@ -49,6 +53,38 @@ internal static class Program
             problems.Add($"--fail-rate: {parsed.GetValue(failRate).ToString(CultureInfo.InvariantCulture)} is not between 0 and 1");
         }
 
+        IPEndPoint? balancer = null;
+        if (parsed.GetValue(register) is { } target && !IPEndPoint.TryParse(target, out balancer))
+        {
+            problems.Add($"--register: {target} is not HOST:PORT (an IP address and a port)");
+        }
+
+        var pathList = new List<string>();
+        foreach (var path in (parsed.GetValue(paths) ?? []).SelectMany(p => p.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))
+        {
+            if (ValueParsers.PathPrefix(path, out var prefix, out var error))
+            {
+                pathList.Add(prefix);
+            }
+            else
+            {
+                problems.Add($"--paths: {error}");
+            }
+        }
+
+        var clientList = new List<IPNetwork>();
+        foreach (var client in (parsed.GetValue(clients) ?? []).SelectMany(c => c.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))
+        {
+            if (ValueParsers.Network(client, out var network, out var error))
+            {
+                clientList.Add(network);
+            }
+            else
+            {
+                problems.Add($"--clients: {error}");
+            }
+        }
+
         if (problems.Count > 0)
         {
             foreach (var problem in problems)
@@ -68,6 +104,10 @@ internal static class Program
             FailStatus = parsed.GetValue(failStatus),
             FailRate = parsed.GetValue(failRate),
             Unhealthy = parsed.GetValue(unhealthy),
+            Register = balancer,
+            Paths = pathList,
+            Clients = clientList,
+            Weight = parsed.GetValue(weight),
         };
 
         using var stop = new CancellationTokenSource();
@@ -82,8 +122,19 @@ internal static class Program
             stop.Cancel();
         });
 
-        await using var backend = await FakeBackend.StartAsync(options, cancellationToken: stop.Token).ConfigureAwait(false);
-        Console.WriteLine($"{options.Name} listening on {backend.Address}");
+        FakeBackend backend;
+        try
+        {
+            backend = await FakeBackend.StartAsync(options, cancellationToken: stop.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is InvalidOperationException or IOException or System.Net.Sockets.SocketException)
+        {
+            await Console.Error.WriteLineAsync($"{options.Name}: {e.Message}").ConfigureAwait(false);
+            return 1;
+        }
+
+        await using var running = backend;
+        Console.WriteLine($"{options.Name} listening on {backend.Address}{(balancer is null ? "" : $", registered with {balancer}")}");
         try
         {
             await Task.Delay(Timeout.Infinite, stop.Token).ConfigureAwait(false);

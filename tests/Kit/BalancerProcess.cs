@@ -14,6 +14,7 @@ public sealed partial class BalancerProcess : IAsyncDisposable
     private readonly Process _process;
     private readonly ConcurrentQueue<string> _stdout = new();
     private readonly ConcurrentQueue<string> _stderr = new();
+    private int _disposed;
 
     private BalancerProcess(Process process)
     {
@@ -68,7 +69,7 @@ public sealed partial class BalancerProcess : IAsyncDisposable
         return new BalancerProcess(Process.Start(start)!);
     }
 
-    /// <summary>Waits until the process logs the endpoint of <paramref name="listener"/> ("Proxy", "Admin API") and returns its port.</summary>
+    /// <summary>Waits until the process logs the endpoint of <paramref name="listener"/> ("Proxy", "Admin API", "Control plane") and returns its port.</summary>
     public async Task<int> WaitForListenerAsync(string listener)
     {
         var port = 0;
@@ -107,6 +108,11 @@ public sealed partial class BalancerProcess : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         if (!_process.HasExited)
         {
             _process.Kill(entireProcessTree: true);
@@ -119,6 +125,6 @@ public sealed partial class BalancerProcess : IAsyncDisposable
     [LibraryImport("libc", SetLastError = true)]
     private static partial int kill(int pid, int signal);
 
-    [GeneratedRegex(@"(?<listener>Proxy|Admin API) listening on \w+://.*:(?<port>\d+)$")]
+    [GeneratedRegex(@"(?<listener>Proxy|Admin API|Control plane) listening on \w+://.*:(?<port>\d+)$")]
     private static partial Regex ListeningLine();
 }

@@ -1,5 +1,6 @@
 using System.Net.Http.Json;
 using Balancer.Configuration;
+using Balancer.ControlPlane;
 using Balancer.Hosting;
 using FakeBackends;
 using Microsoft.Extensions.Logging;
@@ -35,13 +36,43 @@ public sealed class TestBalancer : IAsyncDisposable
     /// <summary>A client whose base address is the admin API.</summary>
     public HttpClient Admin { get; }
 
+    /// <summary>Where the control plane listens.</summary>
+    public System.Net.IPEndPoint ControlPlane => Running.ControlPlaneEndpoint;
+
+    /// <summary>Opens a control-plane connection, from <paramref name="from"/> if given (127.0.0.2, say).</summary>
+    public Task<ControlPlaneClient> ConnectControlPlaneAsync(System.Net.IPAddress? from = null) => ControlPlaneClient.ConnectAsync(ControlPlane, from);
+
+    /// <summary>GETs through the proxy from the client address <paramref name="from"/>; status and the answering backend, if any.</summary>
+    public async Task<(System.Net.HttpStatusCode Status, string? Server)> GetFromAsync(System.Net.IPAddress from, string path)
+    {
+        using var handler = new SocketsHttpHandler
+        {
+            ConnectCallback = async (context, cancellationToken) =>
+            {
+                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
+                socket.Bind(new System.Net.IPEndPoint(from, 0));
+                await socket.ConnectAsync(Running.ProxyEndpoint, cancellationToken);
+                return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+            },
+        };
+        using var client = new HttpClient(handler) { BaseAddress = Running.ProxyUri, Timeout = TimeSpan.FromSeconds(60) };
+        using var response = await client.GetAsync(path);
+        var server = response.Content.Headers.ContentType?.MediaType == "application/json"
+            ? (await response.Content.ReadFromJsonAsync(FakeBackendJson.Default.EchoBody))?.Server
+            : null;
+        return (response.StatusCode, server);
+    }
+
     /// <summary>
     /// Starts a balancer from <paramref name="yaml"/>, with every listener moved to a free port on 127.0.0.1
     /// (unless <paramref name="keepListeners"/>). Extra <paramref name="args"/> work as on the command line.
     /// </summary>
-    public static async Task<TestBalancer> StartAsync(string yaml, ITestOutputHelper? output = null, bool keepListeners = false, params string[] args)
+    public static Task<TestBalancer> StartAsync(string yaml, ITestOutputHelper? output = null, bool keepListeners = false, params string[] args) =>
+        StartInAsync(System.IO.Directory.CreateTempSubdirectory("lb-test-").FullName, yaml, output, keepListeners, args);
+
+    /// <summary>As <see cref="StartAsync"/>, in <paramref name="directory"/>: a restart that finds the previous run's database.</summary>
+    public static async Task<TestBalancer> StartInAsync(string directory, string yaml, ITestOutputHelper? output = null, bool keepListeners = false, params string[] args)
     {
-        var directory = System.IO.Directory.CreateTempSubdirectory("lb-test-").FullName;
         var path = Path.Combine(directory, "config.yaml");
         await File.WriteAllTextAsync(path, yaml);
         string[] listeners = keepListeners ? [] : ["--port", "0", "--admin-port", "0", "--control-port", "0", "--set", "proxy.bind=127.0.0.1"];
@@ -67,19 +98,26 @@ public sealed class TestBalancer : IAsyncDisposable
         return (await response.Content.ReadFromJsonAsync(FakeBackendJson.Default.EchoBody))!;
     }
 
+    /// <summary>Stops the balancer and deletes its directory (unless <see cref="KeepDirectory"/>).</summary>
     public async ValueTask DisposeAsync()
     {
         Client.Dispose();
         Admin.Dispose();
         await Running.DisposeAsync();
-        try
+        if (!KeepDirectory)
         {
-            System.IO.Directory.Delete(Directory, recursive: true);
-        }
-        catch (IOException)
-        {
+            try
+            {
+                System.IO.Directory.Delete(Directory, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
         }
     }
+
+    /// <summary>Leave config and database behind on dispose, for a restart.</summary>
+    public bool KeepDirectory { get; set; }
 
     private static readonly ILoggerProvider NullLoggerProviderInstance = Microsoft.Extensions.Logging.Abstractions.NullLoggerProvider.Instance;
 }

@@ -23,49 +23,111 @@ internal static class AdminEndpoints
                 var given = Encoding.UTF8.GetBytes(context.HttpContext.Request.Headers.Authorization.ToString());
                 return CryptographicOperations.FixedTimeEquals(given, expected)
                     ? await next(context).ConfigureAwait(false)
-                    : Results.Problem(statusCode: StatusCodes.Status401Unauthorized, detail: "a valid Authorization: Bearer token is required");
+                    : Problem(StatusCodes.Status401Unauthorized, "a valid Authorization: Bearer token is required");
             });
         }
 
         admin.MapGet("/health", () => Results.Json(new AdminHealth("ok"), AdminJson.Default.AdminHealth));
+
         admin.MapGet("/backends", (BackendRegistry registry, IProxyStateLookup state) =>
-            Results.Json(ListBackends(registry.Current, state), AdminJson.Default.ListBackendView));
+            Results.Json(registry.Current.Pools.SelectMany(p => p.Backends).Select(b => View(b, state)).ToList(), AdminJson.Default.ListBackendView));
+
+        admin.MapGet("/backends/{**address}", (string address, BackendRegistry registry, IProxyStateLookup state) =>
+            WithAddress(address, normalized => Find(registry, normalized) is { } backend
+                ? Results.Json(View(backend, state), AdminJson.Default.BackendView)
+                : Problem(StatusCodes.Status404NotFound, $"{normalized} is not a backend")));
+
+        admin.MapPost("/backends", async (HttpRequest request, BackendRegistry registry, IProxyStateLookup state) =>
+        {
+            var body = await BackendRequest.ReadAsync(request, BackendRequest.Create).ConfigureAwait(false);
+            if (body.Error is not null)
+            {
+                return Problem(StatusCodes.Status400BadRequest, body.Error);
+            }
+
+            var change = new RegistryChange.Register(body.Address!, body.Pool ?? PoolOptions.DefaultName, body.Weight, body.Paths, body.Clients, BackendSource.Api, MustBeNew: true);
+            var result = await registry.ApplyAsync(change, request.HttpContext.RequestAborted).ConfigureAwait(false);
+            return result.Succeeded
+                ? Results.Json(View(result.Backend!, state), AdminJson.Default.BackendView, statusCode: StatusCodes.Status201Created)
+                : Refused(result);
+        });
+
+        admin.MapPut("/backends/{**address}", (string address, HttpRequest request, BackendRegistry registry, IProxyStateLookup state) =>
+            WithAddressAsync(address, async normalized =>
+            {
+                var body = await BackendRequest.ReadAsync(request, BackendRequest.Update).ConfigureAwait(false);
+                if (body.Error is not null)
+                {
+                    return Problem(StatusCodes.Status400BadRequest, body.Error);
+                }
+
+                var result = await registry.ApplyAsync(new RegistryChange.SetWeight(normalized, body.Weight!.Value), request.HttpContext.RequestAborted).ConfigureAwait(false);
+                return result.Succeeded ? Results.Json(View(result.Backend!, state), AdminJson.Default.BackendView) : Refused(result);
+            }));
+
+        admin.MapDelete("/backends/{**address}", (string address, HttpRequest request, BackendRegistry registry) =>
+            WithAddressAsync(address, async normalized =>
+            {
+                var result = await registry.ApplyAsync(new RegistryChange.Deregister(normalized, [], []), request.HttpContext.RequestAborted).ConfigureAwait(false);
+                return result.Succeeded ? Results.NoContent() : Refused(result);
+            }));
     }
 
-    private static List<BackendView> ListBackends(RoutingSnapshot snapshot, IProxyStateLookup state)
-    {
-        var views = new List<BackendView>();
-        foreach (var pool in snapshot.Pools)
+    private static IResult WithAddress(string raw, Func<string, IResult> handle) =>
+        ValueParsers.BackendAddress(Uri.UnescapeDataString(raw), out var address, out var error) ? handle(address) : Problem(StatusCodes.Status400BadRequest, $"address: {error}");
+
+    private static Task<IResult> WithAddressAsync(string raw, Func<string, Task<IResult>> handle) =>
+        ValueParsers.BackendAddress(Uri.UnescapeDataString(raw), out var address, out var error) ? handle(address) : Task.FromResult(Problem(StatusCodes.Status400BadRequest, $"address: {error}"));
+
+    private static BackendEntry? Find(BackendRegistry registry, string address) =>
+        registry.Current.Pools.SelectMany(p => p.Backends).FirstOrDefault(b => b.Address.Equals(address, StringComparison.OrdinalIgnoreCase));
+
+    private static IResult Refused(ChangeResult result) => Problem(
+        result.Outcome switch
         {
-            state.TryGetCluster(pool.Name, out var cluster);
-            foreach (var backend in pool.Backends)
-            {
-                DestinationState? destination = null;
-                cluster?.Destinations.TryGetValue(backend.Address, out destination);
-                var health = destination?.Health.Active ?? DestinationHealth.Unknown;
-                views.Add(new BackendView(
-                    backend.Address,
-                    pool.Name,
-                    backend.Weight,
-                    health != DestinationHealth.Unhealthy,
-                    health.ToString().ToLowerInvariant(),
-                    destination?.ConcurrentRequestCount ?? 0,
-                    backend.Source.ToString().ToLowerInvariant()));
-            }
+            ChangeOutcome.NotFound => StatusCodes.Status404NotFound,
+            ChangeOutcome.Conflict => StatusCodes.Status409Conflict,
+            ChangeOutcome.Invalid => StatusCodes.Status400BadRequest,
+            _ => StatusCodes.Status503ServiceUnavailable,
+        },
+        result.Message);
+
+    private static IResult Problem(int status, string detail) => Results.Problem(statusCode: status, detail: detail);
+
+    private static BackendView View(BackendEntry backend, IProxyStateLookup state)
+    {
+        DestinationState? destination = null;
+        if (state.TryGetCluster(backend.Pool, out var cluster))
+        {
+            cluster.Destinations.TryGetValue(backend.Address, out destination);
         }
 
-        return views;
+        var health = destination?.Health.Active ?? DestinationHealth.Unknown;
+        return new BackendView(
+            backend.Address,
+            backend.Pool,
+            backend.Weight,
+            health != DestinationHealth.Unhealthy,
+            health.ToString().ToLowerInvariant(),
+            destination?.ConcurrentRequestCount ?? 0,
+            backend.Paths,
+            [.. backend.Clients.Networks.Select(n => n.ToString())],
+            backend.Source switch { BackendSource.ControlPlane => "control-plane", BackendSource.Api => "api", _ => "config" });
     }
 }
 
 /// <summary>A backend as the admin API shows it.</summary>
 /// <param name="Healthy">False only once a health check has failed it; a backend not yet probed counts as healthy.</param>
 /// <param name="Health">healthy, unhealthy, or unknown (not probed yet, or checks off).</param>
-internal sealed record BackendView(string Address, string Pool, int Weight, bool Healthy, string Health, int ActiveConnections, string Source);
+/// <param name="Source">config, control-plane or api.</param>
+internal sealed record BackendView(
+    string Address, string Pool, int Weight, bool Healthy, string Health, int ActiveConnections,
+    IReadOnlyList<string> Paths, IReadOnlyList<string> Clients, string Source);
 
 internal sealed record AdminHealth(string Status);
 
 [JsonSourceGenerationOptions(System.Text.Json.JsonSerializerDefaults.Web)]
 [JsonSerializable(typeof(AdminHealth))]
+[JsonSerializable(typeof(BackendView))]
 [JsonSerializable(typeof(List<BackendView>))]
 internal sealed partial class AdminJson : JsonSerializerContext;

@@ -146,4 +146,10 @@ public sealed record BackendOptions
     public required string Address { get; init; }
 
     public required int Weight { get; init; }
+
+    /// <summary>Path prefixes it is restricted to; empty for none.</summary>
+    public IReadOnlyList<string> Paths { get; init; } = [];
+
+    /// <summary>Client networks it is restricted to; empty for none.</summary>
+    public NetworkList Clients { get; init; } = NetworkList.Empty;
 }

@@ -212,6 +212,8 @@ public static partial class ConfigLoader
         {
             var address = item.Value("address", "", ValueParsers.BackendAddress);
             var weight = item.Value("weight", 1, ValueParsers.Int(0, 1_000_000, "a weight"));
+            var paths = item.Values<string>("paths", ValueParsers.PathPrefix) ?? [];
+            var clients = item.Values<IPNetwork>("clients", ValueParsers.Network) ?? [];
             if (!item.Has("address"))
             {
                 item.Error("address", "is required");
@@ -229,7 +231,13 @@ public static partial class ConfigLoader
                 continue;
             }
 
-            backends.Add(new BackendOptions { Address = address, Weight = weight });
+            backends.Add(new BackendOptions
+            {
+                Address = address,
+                Weight = weight,
+                Paths = [.. paths.Distinct(StringComparer.OrdinalIgnoreCase)],
+                Clients = new NetworkList(clients.Distinct()),
+            });
         }
 
         return backends;

@@ -2,11 +2,14 @@ using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using Balancer.Admin;
 using Balancer.Configuration;
+using Balancer.ControlPlane;
 using Balancer.LoadBalancing;
 using Balancer.Observability;
 using Balancer.Proxy;
 using Balancer.Registry;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.DataProtection;
+using Microsoft.Data.Sqlite;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Yarp.ReverseProxy.Configuration;
@@ -19,10 +22,22 @@ namespace Balancer.Hosting;
 public static partial class BalancerApp
 {
     /// <summary>Starts the balancer and returns once every listener accepts connections.</summary>
+    /// <exception cref="IOException">A listener could not be bound, or the registration database not opened.</exception>
     public static async Task<RunningBalancer> StartAsync(BalancerOptions options, Action<ILoggingBuilder>? logging = null, CancellationToken cancellationToken = default)
     {
+        var store = OpenStore(options.DbPath);
         var bound = new BoundListeners();
-        var app = Build(options, bound, logging);
+        WebApplication app;
+        try
+        {
+            app = Build(options, store, bound, logging);
+        }
+        catch
+        {
+            store.Dispose();
+            throw;
+        }
+
         try
         {
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -34,18 +49,38 @@ public static partial class BalancerApp
         }
 
         var proxyScheme = options.Proxy.Protocol == ProxyProtocol.Https ? "https" : "http";
-        var running = new RunningBalancer(app, bound.Proxy!.IPEndPoint!, bound.Admin!.IPEndPoint!, proxyScheme);
+        var running = new RunningBalancer(app, bound.Proxy!.IPEndPoint!, bound.Admin!.IPEndPoint!, bound.ControlPlane!.IPEndPoint!, proxyScheme);
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Balancer");
+        var registry = app.Services.GetRequiredService<BackendRegistry>();
         LogListening(logger, "Proxy", proxyScheme, running.ProxyEndpoint);
         LogListening(logger, "Admin API", "http", running.AdminEndpoint);
-        LogStarted(logger, options.Pools.Sum(p => p.Backends.Count), options.Pools.Count, options.Algorithm);
+        LogListening(logger, "Control plane", "tcp", running.ControlPlaneEndpoint);
+        LogStarted(
+            logger,
+            options.Pools.Sum(p => p.Backends.Count),
+            registry.Current.Pools.Sum(p => p.Backends.Count(b => b.Source != BackendSource.Config)),
+            registry.DatabasePath,
+            options.Pools.Count,
+            options.Algorithm);
         var lifetime = app.Services.GetRequiredService<IHostApplicationLifetime>();
         lifetime.ApplicationStopping.Register(() => LogDraining(logger, options.Proxy.DrainTimeout.TotalSeconds));
         lifetime.ApplicationStopped.Register(() => LogStopped(logger));
         return running;
     }
 
-    private static WebApplication Build(BalancerOptions options, BoundListeners bound, Action<ILoggingBuilder>? logging)
+    private static SqliteRegistrationStore OpenStore(string path)
+    {
+        try
+        {
+            return SqliteRegistrationStore.Open(path);
+        }
+        catch (Exception e) when (e is SqliteException or UnauthorizedAccessException or IOException or InvalidOperationException)
+        {
+            throw new IOException($"cannot open the registration database {path}: {e.Message}", e);
+        }
+    }
+
+    private static WebApplication Build(BalancerOptions options, SqliteRegistrationStore store, BoundListeners bound, Action<ILoggingBuilder>? logging)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         ConfigureLogging(builder.Logging, options, logging);
@@ -55,8 +90,13 @@ public static partial class BalancerApp
         services.Configure<HostOptions>(h => h.ShutdownTimeout = options.Proxy.DrainTimeout);
         services.AddSingleton(options);
         services.TryAddSingleton(TimeProvider.System);
-        services.AddSingleton(new BackendRegistry(RoutingSnapshot.FromOptions(options)));
-        services.AddSingleton<IProxyConfigProvider, RoutingConfigProvider>();
+        services.AddSingleton<RoutingConfigProvider>();
+        services.AddSingleton<IProxyConfigProvider>(sp => sp.GetRequiredService<RoutingConfigProvider>());
+        services.AddSingleton<IConfigChangeListener>(sp => sp.GetRequiredService<RoutingConfigProvider>());
+        services.AddSingleton<IRoutingPublisher>(sp => sp.GetRequiredService<RoutingConfigProvider>());
+        services.AddSingleton(sp => new BackendRegistry(options, store, sp.GetRequiredService<IRoutingPublisher>(), sp.GetRequiredService<ILogger<BackendRegistry>>()));
+        services.AddSingleton<ControlPlaneHandler>();
+        services.AddSingleton<RestrictionStep>();
         services.AddSingleton<IForwarderHttpClientFactory, BackendHttpClientFactory>();
         services.AddReverseProxy().AddTransforms<ProxyTransforms>();
         // YARP registers data protection for affinity cookies; nothing of ours uses it yet, so keep its keys in memory
@@ -70,14 +110,18 @@ public static partial class BalancerApp
         services.TryAddEnumerable(ServiceDescriptor.Singleton<MatcherPolicy, ListenerMatcherPolicy>());
 
         var app = builder.Build();
+        // Restores every registration and hands YARP its first config: before anything is mapped or served.
+        app.Services.GetRequiredService<BackendRegistry>();
         app.UseMiddleware<AccessLogMiddleware>();
         app.UseRouting();
         AdminEndpoints.Map(app, options.Admin);
         var errors = app.Services.GetRequiredService<ProxyErrors>();
+        var restrictions = app.Services.GetRequiredService<RestrictionStep>();
         app.MapReverseProxy(pipeline =>
         {
             pipeline.Use(RequestBodyLimit.InvokeAsync);
             pipeline.Use(errors.InvokeAsync);
+            pipeline.Use(restrictions.InvokeAsync);
             pipeline.UseSessionAffinity();
             pipeline.UseLoadBalancing();
             pipeline.UsePassiveHealthChecks();
@@ -148,14 +192,20 @@ public static partial class BalancerApp
                 Listeners.Tag(listen, ListenerKind.Admin);
                 bound.Admin = listen;
             });
+
+            kestrel.Listen(options.ControlPlane.Bind, options.ControlPlane.Port, listen =>
+            {
+                listen.UseConnectionHandler<ControlPlaneHandler>();
+                bound.ControlPlane = listen;
+            });
         });
     }
 
     [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "{Listener} listening on {Scheme}://{Endpoint}")]
     private static partial void LogListening(ILogger logger, string listener, string scheme, IPEndPoint endpoint);
 
-    [LoggerMessage(EventId = 1002, Level = LogLevel.Information, Message = "Balancer started: {Backends} static backend(s) in {Pools} pool(s), default algorithm {Algorithm}")]
-    private static partial void LogStarted(ILogger logger, int backends, int pools, string algorithm);
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Information, Message = "Balancer started: {Static} static and {Registered} registered backend(s) (from {Database}) in {Pools} pool(s), default algorithm {Algorithm}")]
+    private static partial void LogStarted(ILogger logger, int @static, int registered, string database, int pools, string algorithm);
 
     [LoggerMessage(EventId = 1003, Level = LogLevel.Information, Message = "Shutting down: no new connections; in-flight requests get up to {Seconds}s to finish")]
     private static partial void LogDraining(ILogger logger, double seconds);
@@ -168,17 +218,19 @@ public static partial class BalancerApp
     {
         public ListenOptions? Proxy { get; set; }
         public ListenOptions? Admin { get; set; }
+        public ListenOptions? ControlPlane { get; set; }
     }
 }
 
 /// <summary>A started balancer: where it listens, and how to stop it.</summary>
 public sealed class RunningBalancer : IAsyncDisposable
 {
-    internal RunningBalancer(WebApplication app, IPEndPoint proxy, IPEndPoint admin, string proxyScheme)
+    internal RunningBalancer(WebApplication app, IPEndPoint proxy, IPEndPoint admin, IPEndPoint controlPlane, string proxyScheme)
     {
         App = app;
         ProxyEndpoint = proxy;
         AdminEndpoint = admin;
+        ControlPlaneEndpoint = controlPlane;
         ProxyUri = ToUri(proxyScheme, proxy);
         AdminUri = ToUri("http", admin);
     }
@@ -186,6 +238,7 @@ public sealed class RunningBalancer : IAsyncDisposable
     public WebApplication App { get; }
     public IPEndPoint ProxyEndpoint { get; }
     public IPEndPoint AdminEndpoint { get; }
+    public IPEndPoint ControlPlaneEndpoint { get; }
 
     /// <summary>The proxy's base address; for a wildcard bind, the loopback address on the same port.</summary>
     public Uri ProxyUri { get; }

@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using Yarp.ReverseProxy.LoadBalancing;
 using Yarp.ReverseProxy.Model;
 
@@ -10,20 +9,18 @@ namespace Balancer.LoadBalancing;
 /// </summary>
 internal sealed class LeastConnectionsPolicy : ILoadBalancingPolicy
 {
-    private readonly ConditionalWeakTable<ClusterState, Counter> _starts = [];
-
     public string Name => AlgorithmNames.LeastConnections;
 
     public DestinationState? PickDestination(HttpContext context, ClusterState cluster, IReadOnlyList<DestinationState> availableDestinations)
     {
-        var ordered = DestinationView.Of(cluster, availableDestinations);
+        var state = SelectionState.Of(cluster, availableDestinations);
+        var ordered = state.Ordered(availableDestinations);
         if (ordered.Length == 0)
         {
             return null;
         }
 
-        var counter = _starts.GetValue(cluster, static _ => new Counter());
-        var start = (int)((uint)Interlocked.Increment(ref counter.Value) % (uint)ordered.Length);
+        var start = (int)((uint)Interlocked.Increment(ref state.Counter) % (uint)ordered.Length);
         var best = ordered[start];
         var bestCount = best.ConcurrentRequestCount;
         for (var i = 1; i < ordered.Length && bestCount > 0; i++)
@@ -38,10 +35,5 @@ internal sealed class LeastConnectionsPolicy : ILoadBalancingPolicy
         }
 
         return best;
-    }
-
-    private sealed class Counter
-    {
-        public int Value;
     }
 }

@@ -11,9 +11,11 @@ internal static class DestinationMetadata
 
     public static int WeightOf(DestinationState destination) => Read(destination, Weight, 1);
 
-    public static int OrderOf(DestinationState destination) => Read(destination, Order, int.MaxValue);
+    public static long OrderOf(DestinationState destination) => Read(destination, Order, long.MaxValue);
 
-    private static int Read(DestinationState destination, string key, int fallback) =>
+    private static int Read(DestinationState destination, string key, int fallback) => (int)Read(destination, key, (long)fallback);
+
+    private static long Read(DestinationState destination, string key, long fallback) =>
         destination.Model.Config.Metadata?.TryGetValue(key, out var text) == true
-        && int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) ? value : fallback;
+        && long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value) ? value : fallback;
 }

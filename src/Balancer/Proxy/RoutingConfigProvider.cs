@@ -1,7 +1,7 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using Balancer.Configuration;
 using Balancer.Registry;
-using Microsoft.Extensions.FileProviders;
 using Microsoft.Extensions.Primitives;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
@@ -10,50 +10,135 @@ using Yarp.ReverseProxy.Health;
 namespace Balancer.Proxy;
 
 /// <summary>
-/// Compiles the registry's routing snapshot into YARP routes and clusters: one cluster per pool, whose
-/// policy is the pool's algorithm; one route per path prefix of a pool, and a catch-all to the default pool.
+/// Compiles routing snapshots into YARP routes and clusters (one cluster per pool, whose policy is the pool's
+/// algorithm; one route per path prefix of a pool, and a catch-all to the default pool) and makes them live:
+/// a publish swaps the config YARP reads, signals the change, and completes when YARP reports that config (or a
+/// later one) applied. YARP re-reads the latest config on each reload, so bursts of publishes coalesce.
 /// </summary>
-internal sealed class RoutingConfigProvider(BackendRegistry registry, BalancerOptions options) : IProxyConfigProvider
+internal sealed partial class RoutingConfigProvider(BalancerOptions options, IServiceProvider services, ILogger<RoutingConfigProvider> logger)
+    : IProxyConfigProvider, IConfigChangeListener, IRoutingPublisher
 {
-    public IProxyConfig GetConfig() => Compile(registry.Current, options);
+    private static readonly TimeSpan ApplyTimeout = TimeSpan.FromSeconds(10);
 
-    internal static RoutingProxyConfig Compile(RoutingSnapshot snapshot, BalancerOptions options)
+    // Compiled pools, reused while a snapshot carries the same pool object.
+    private readonly ConditionalWeakTable<PoolSnapshot, CompiledPool> _compiled = [];
+    private readonly Lock _waitersLock = new();
+    private readonly List<(long Version, TaskCompletionSource Applied)> _waiters = [];
+    private RoutingProxyConfig? _config;
+
+    public IProxyConfig GetConfig() => Volatile.Read(ref _config) ?? throw new InvalidOperationException("The routing snapshot was not initialized.");
+
+    public void Initialize(RoutingSnapshot snapshot) => Volatile.Write(ref _config, Compile(snapshot, out _));
+
+    public async Task PublishAsync(RoutingSnapshot snapshot, CancellationToken cancellationToken)
     {
+        var config = Compile(snapshot, out var changed);
+        await ValidateAsync(changed).ConfigureAwait(false);
+
+        var applied = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_waitersLock)
+        {
+            _waiters.Add((config.Version, applied));
+        }
+
+        var previous = Interlocked.Exchange(ref _config, config);
+        previous?.SignalChange(); // YARP may apply the new config on this very thread, before this returns
+
+        try
+        {
+            await applied.Task.WaitAsync(ApplyTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException($"the proxy did not confirm the new routing within {ApplyTimeout.TotalSeconds}s");
+        }
+    }
+
+    private async Task ValidateAsync(List<CompiledPool> changed)
+    {
+        var validator = services.GetRequiredService<IConfigValidator>();
+        var problems = new List<string>();
+        foreach (var pool in changed)
+        {
+            foreach (var route in pool.Routes)
+            {
+                problems.AddRange((await validator.ValidateRouteAsync(route).ConfigureAwait(false)).Select(e => $"route {route.RouteId}: {e.Message}"));
+            }
+
+            problems.AddRange((await validator.ValidateClusterAsync(pool.Cluster).ConfigureAwait(false)).Select(e => $"pool {pool.Cluster.ClusterId}: {e.Message}"));
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new InvalidOperationException(string.Join("; ", problems));
+        }
+    }
+
+    public void ConfigurationApplied(IReadOnlyList<IProxyConfig> proxyConfigs) => Complete(proxyConfigs, null);
+
+    public void ConfigurationApplyingFailed(IReadOnlyList<IProxyConfig> proxyConfigs, Exception exception)
+    {
+        LogApplyFailed(logger, exception);
+        Complete(proxyConfigs, exception);
+    }
+
+    public void ConfigurationLoaded(IReadOnlyList<IProxyConfig> proxyConfigs)
+    {
+    }
+
+    public void ConfigurationLoadingFailed(IProxyConfigProvider configProvider, Exception exception)
+    {
+    }
+
+    private void Complete(IReadOnlyList<IProxyConfig> configs, Exception? failure)
+    {
+        var version = configs.OfType<RoutingProxyConfig>().Select(c => c.Version).DefaultIfEmpty(-1).Max();
+        List<TaskCompletionSource> done;
+        lock (_waitersLock)
+        {
+            done = [.. _waiters.Where(w => w.Version <= version).Select(w => w.Applied)];
+            _waiters.RemoveAll(w => w.Version <= version);
+        }
+
+        foreach (var waiter in done)
+        {
+            if (failure is null)
+            {
+                waiter.TrySetResult();
+            }
+            else
+            {
+                waiter.TrySetException(new InvalidOperationException($"the proxy rejected the new routing: {failure.Message}", failure));
+            }
+        }
+    }
+
+    private RoutingProxyConfig Compile(RoutingSnapshot snapshot, out List<CompiledPool> changed)
+    {
+        changed = [];
         var routes = new List<RouteConfig>();
         var clusters = new List<ClusterConfig>();
         foreach (var pool in snapshot.Pools)
         {
-            clusters.Add(ClusterFor(pool, options));
-            if (pool.Paths.Count == 0)
+            if (!_compiled.TryGetValue(pool, out var compiled))
             {
-                routes.Add(new RouteConfig
-                {
-                    RouteId = pool.Name,
-                    ClusterId = pool.Name,
-                    Match = new RouteMatch { Path = "/{**rest}" },
-                });
-                continue;
+                compiled = CompilePool(pool);
+                _compiled.AddOrUpdate(pool, compiled);
+                changed.Add(compiled);
             }
 
-            for (var i = 0; i < pool.Paths.Count; i++)
-            {
-                // A catch-all parameter may be empty, so "/api/{**rest}" admits "/api" and "/api/x" but not "/apix".
-                routes.Add(new RouteConfig
-                {
-                    RouteId = $"{pool.Name}#{i}",
-                    ClusterId = pool.Name,
-                    Match = new RouteMatch { Path = pool.Paths[i] == "/" ? "/{**rest}" : pool.Paths[i] + "/{**rest}" },
-                });
-            }
+            routes.AddRange(compiled.Routes);
+            clusters.Add(compiled.Cluster);
         }
 
-        return new RoutingProxyConfig(routes, clusters);
+        return new RoutingProxyConfig(snapshot.Version, routes, clusters);
     }
 
-    private static ClusterConfig ClusterFor(PoolSnapshot pool, BalancerOptions options)
+    private CompiledPool CompilePool(PoolSnapshot pool)
     {
+        var restrictions = PoolRestrictions.Build(pool);
         var health = options.HealthChecks;
-        return new ClusterConfig
+        var cluster = new ClusterConfig
         {
             ClusterId = pool.Name,
             LoadBalancingPolicy = pool.Algorithm,
@@ -73,6 +158,7 @@ internal sealed class RoutingConfigProvider(BackendRegistry registry, BalancerOp
                     : null,
             },
             HttpRequest = new ForwarderRequestConfig { ActivityTimeout = options.Proxy.ActivityTimeout },
+            Metadata = restrictions is null ? null : new Dictionary<string, string> { [PoolRestrictions.MetadataKey] = "true" },
             Destinations = pool.Backends.ToDictionary(
                 b => b.Address,
                 b => new DestinationConfig
@@ -86,15 +172,54 @@ internal sealed class RoutingConfigProvider(BackendRegistry registry, BalancerOp
                 },
                 StringComparer.OrdinalIgnoreCase),
         };
+        if (restrictions is not null)
+        {
+            PoolRestrictions.Attach(cluster, restrictions);
+        }
+
+        var routes = new List<RouteConfig>();
+        if (pool.Paths.Count == 0)
+        {
+            routes.Add(new RouteConfig { RouteId = pool.Name, ClusterId = pool.Name, Match = new RouteMatch { Path = "/{**rest}" } });
+        }
+
+        for (var i = 0; i < pool.Paths.Count; i++)
+        {
+            // A catch-all parameter may be empty, so "/api/{**rest}" admits "/api" and "/api/x" but not "/apix".
+            var path = pool.Paths[i] == "/" ? "/{**rest}" : pool.Paths[i] + "/{**rest}";
+            routes.Add(new RouteConfig { RouteId = $"{pool.Name}#{i}", ClusterId = pool.Name, Match = new RouteMatch { Path = path } });
+        }
+
+        return new CompiledPool(routes, cluster);
     }
+
+    [LoggerMessage(EventId = 3101, Level = LogLevel.Error, Message = "The proxy failed to apply a routing update")]
+    private static partial void LogApplyFailed(ILogger logger, Exception exception);
+
+    internal sealed record CompiledPool(IReadOnlyList<RouteConfig> Routes, ClusterConfig Cluster);
 }
 
-/// <summary>One compiled YARP configuration.</summary>
-internal sealed class RoutingProxyConfig(IReadOnlyList<RouteConfig> routes, IReadOnlyList<ClusterConfig> clusters) : IProxyConfig
+/// <summary>One compiled YARP configuration, for one routing snapshot version.</summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "A CancellationTokenSource without a timer holds nothing to release; disposing it could break YARP's registration on the token.")]
+internal sealed class RoutingProxyConfig : IProxyConfig
 {
-    public IReadOnlyList<RouteConfig> Routes { get; } = routes;
+    private readonly CancellationTokenSource _changed = new();
 
-    public IReadOnlyList<ClusterConfig> Clusters { get; } = clusters;
+    public RoutingProxyConfig(long version, IReadOnlyList<RouteConfig> routes, IReadOnlyList<ClusterConfig> clusters)
+    {
+        Version = version;
+        Routes = routes;
+        Clusters = clusters;
+        ChangeToken = new CancellationChangeToken(_changed.Token);
+    }
 
-    public IChangeToken ChangeToken { get; } = NullChangeToken.Singleton;
+    public long Version { get; }
+
+    public IReadOnlyList<RouteConfig> Routes { get; }
+
+    public IReadOnlyList<ClusterConfig> Clusters { get; }
+
+    public IChangeToken ChangeToken { get; }
+
+    internal void SignalChange() => _changed.Cancel();
 }

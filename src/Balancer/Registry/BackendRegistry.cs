@@ -1,10 +1,305 @@
+using System.Collections.Immutable;
+using System.Threading.Channels;
+using Balancer.Configuration;
+using Balancer.Networking;
+using Microsoft.Data.Sqlite;
+
 namespace Balancer.Registry;
 
 /// <summary>
-/// The single owner of routing state. Readers take <see cref="Current"/>, an immutable snapshot.
+/// The single owner of routing state. Changes queue up and one writer applies them in batches: each change is
+/// checked against the current state, written under its own savepoint, and the batch's new snapshot is made
+/// live in the data plane while the transaction is still open; only then is it committed. A caller hears
+/// success only when its change is both stored and live: if making it live fails, the transaction is rolled
+/// back; if the commit fails, the previous snapshot is made live again. Readers take <see cref="Current"/>.
 /// </summary>
-public sealed class BackendRegistry(RoutingSnapshot initial)
+public sealed partial class BackendRegistry : IAsyncDisposable
 {
-    /// <summary>The snapshot in force.</summary>
-    public RoutingSnapshot Current { get; } = initial;
+    private const int MaxBatch = 1024;
+
+    private readonly IReadOnlyList<PoolOptions> _pools;
+    private readonly HashSet<string> _staticAddresses;
+    private readonly SqliteRegistrationStore _store;
+    private readonly IRoutingPublisher _publisher;
+    private readonly ILogger<BackendRegistry> _logger;
+    private readonly Channel<Pending> _queue = Channel.CreateBounded<Pending>(new BoundedChannelOptions(64 * 1024) { SingleReader = true });
+    private readonly Task _writer;
+    private ImmutableDictionary<string, BackendEntry> _registered;
+    private RoutingSnapshot _current;
+    private long _lastOrder;
+    private long _lastVersion = 1;
+
+    public BackendRegistry(BalancerOptions options, SqliteRegistrationStore store, IRoutingPublisher publisher, ILogger<BackendRegistry> logger)
+    {
+        _pools = options.Pools;
+        _staticAddresses = options.Pools.SelectMany(p => p.Backends).Select(b => b.Address).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        _store = store;
+        _publisher = publisher;
+        _logger = logger;
+
+        var stored = store.LoadAll();
+        var known = _pools.Select(p => p.Name).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        Orphans = [.. stored.Where(b => !known.Contains(b.Pool)).Select(b => $"{b.Address} (pool {b.Pool})")];
+        foreach (var orphan in Orphans)
+        {
+            LogOrphan(logger, orphan);
+        }
+
+        _registered = stored.Where(b => known.Contains(b.Pool)).ToImmutableDictionary(b => b.Address, StringComparer.OrdinalIgnoreCase);
+        _lastOrder = stored.Count == 0 ? 0 : stored.Max(b => b.Order);
+        _current = RoutingSnapshot.Build(1, _pools, _registered.Values);
+        publisher.Initialize(_current);
+        _writer = Task.Run(WriteLoopAsync);
+    }
+
+    /// <summary>The snapshot in force: static and registered backends, by pool.</summary>
+    public RoutingSnapshot Current => Volatile.Read(ref _current);
+
+    /// <summary>Stored registrations whose pool is no longer configured: kept, not routed.</summary>
+    public IReadOnlyList<string> Orphans { get; }
+
+    /// <summary>Where registrations are stored.</summary>
+    public string DatabasePath => _store.Path;
+
+    /// <summary>Queues a change and completes when it is stored and live, or has been refused.</summary>
+    public async Task<ChangeResult> ApplyAsync(RegistryChange change, CancellationToken cancellationToken = default)
+    {
+        var pending = new Pending(change);
+        try
+        {
+            await _queue.Writer.WriteAsync(pending, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ChannelClosedException)
+        {
+            return new ChangeResult(ChangeOutcome.Failed, "the balancer is shutting down");
+        }
+
+        return await pending.Result.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task WriteLoopAsync()
+    {
+        var batch = new List<Pending>(MaxBatch);
+        while (await _queue.Reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            batch.Clear();
+            while (batch.Count < MaxBatch && _queue.Reader.TryRead(out var pending))
+            {
+                batch.Add(pending);
+            }
+
+            try
+            {
+                await ApplyBatchAsync(batch).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                LogBatchFailed(_logger, e);
+                foreach (var pending in batch)
+                {
+                    pending.Result.TrySetResult(new ChangeResult(ChangeOutcome.Failed, $"internal error: {e.Message}"));
+                }
+            }
+        }
+    }
+
+    private async Task ApplyBatchAsync(List<Pending> batch)
+    {
+        var working = _registered;
+        var touched = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        var accepted = new List<(Pending Pending, ChangeResult Result)>();
+        var order = _lastOrder;
+        using var transaction = _store.Begin();
+        foreach (var pending in batch)
+        {
+            var (refusal, before, after, message) = Decide(pending.Change, working, ref order);
+            if (refusal is not null)
+            {
+                pending.Result.TrySetResult(refusal);
+                continue;
+            }
+
+            if (before == after)
+            {
+                pending.Result.TrySetResult(new ChangeResult(ChangeOutcome.Applied, message, after));
+                continue;
+            }
+
+            try
+            {
+                transaction.Write(before, after);
+            }
+            catch (SqliteException e)
+            {
+                pending.Result.TrySetResult(new ChangeResult(ChangeOutcome.Failed, $"database refused the change, nothing was stored: {e.Message}"));
+                continue;
+            }
+
+            working = after is null ? working.Remove(pending.Change.Address) : working.SetItem(after.Address, after);
+            touched.Add((after ?? before)!.Pool);
+            accepted.Add((pending, new ChangeResult(ChangeOutcome.Applied, message, after)));
+        }
+
+        if (accepted.Count == 0)
+        {
+            return;
+        }
+
+        var previous = _current;
+        var next = RoutingSnapshot.Build(++_lastVersion, _pools, working.Values, previous, touched);
+        try
+        {
+            await _publisher.PublishAsync(next, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            Fail(accepted, $"routing update failed, nothing was stored: {e.Message}");
+            return; // disposing the transaction rolls it back
+        }
+
+        try
+        {
+            transaction.Commit();
+        }
+        catch (SqliteException e)
+        {
+            await RestoreAsync(previous).ConfigureAwait(false);
+            Fail(accepted, $"database commit failed, routing restored: {e.Message}");
+            return;
+        }
+
+        _registered = working;
+        _lastOrder = order;
+        Volatile.Write(ref _current, next);
+        foreach (var (pending, result) in accepted)
+        {
+            pending.Result.TrySetResult(result);
+        }
+    }
+
+    private async Task RestoreAsync(RoutingSnapshot previous)
+    {
+        try
+        {
+            await _publisher.PublishAsync(previous with { Version = ++_lastVersion }, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            LogRestoreFailed(_logger, e);
+        }
+    }
+
+    private static void Fail(List<(Pending Pending, ChangeResult Result)> accepted, string message)
+    {
+        foreach (var (pending, _) in accepted)
+        {
+            pending.Result.TrySetResult(new ChangeResult(ChangeOutcome.Failed, message));
+        }
+    }
+
+    /// <summary>What a change would do to one backend, or why it is refused. No I/O.</summary>
+    private (ChangeResult? Refusal, BackendEntry? Before, BackendEntry? After, string Message) Decide(
+        RegistryChange change, ImmutableDictionary<string, BackendEntry> registered, ref long order)
+    {
+        var address = change.Address;
+        if (_staticAddresses.Contains(address))
+        {
+            return (new ChangeResult(ChangeOutcome.Conflict, $"{address} is configured in config.yaml; change it there"), null, null, "");
+        }
+
+        registered.TryGetValue(address, out var before);
+        switch (change)
+        {
+            case RegistryChange.Register add:
+                var pool = _pools.FirstOrDefault(p => p.Name.Equals(add.Pool, StringComparison.OrdinalIgnoreCase));
+                if (pool is null)
+                {
+                    return (new ChangeResult(ChangeOutcome.Invalid, $"no pool named {add.Pool} (pools: {string.Join(", ", _pools.Select(p => p.Name))})"), null, null, "");
+                }
+
+                if (before is null)
+                {
+                    var created = new BackendEntry(address, pool.Name, add.Weight ?? 1, [.. add.Paths.Distinct(StringComparer.OrdinalIgnoreCase)], new NetworkList(add.Clients.Distinct()), add.Source, ++order);
+                    return (null, null, created, $"registered {address}");
+                }
+
+                if (add.MustBeNew)
+                {
+                    return (new ChangeResult(ChangeOutcome.Conflict, $"{address} is already registered", before), null, null, "");
+                }
+
+                if (!before.Pool.Equals(pool.Name, StringComparison.OrdinalIgnoreCase))
+                {
+                    return (new ChangeResult(ChangeOutcome.Conflict, $"{address} is registered in pool {before.Pool}; remove it first to move it", before), null, null, "");
+                }
+
+                var newPaths = add.Paths.Where(p => !before.Paths.Contains(p, StringComparer.OrdinalIgnoreCase)).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
+                var newClients = add.Clients.Where(c => !before.Clients.Networks.Contains(c)).Distinct().ToList();
+                var weight = add.Weight ?? before.Weight;
+                if (newPaths.Count == 0 && newClients.Count == 0 && weight == before.Weight)
+                {
+                    return (null, before, before, $"{address} is already registered with these paths and clients");
+                }
+
+                var grown = before with { Weight = weight, Paths = [.. before.Paths, .. newPaths], Clients = new NetworkList([.. before.Clients.Networks, .. newClients]) };
+                return (null, before, grown, $"updated {address}: {Count(newPaths.Count, "path")} and {Count(newClients.Count, "client")} added");
+
+            case RegistryChange.Deregister remove:
+                if (before is null)
+                {
+                    return (new ChangeResult(ChangeOutcome.NotFound, $"{address} is not registered"), null, null, "");
+                }
+
+                if (remove.Paths.Count == 0 && remove.Clients.Count == 0)
+                {
+                    return (null, before, null, $"removed {address}");
+                }
+
+                var keptPaths = before.Paths.Where(p => !remove.Paths.Contains(p, StringComparer.OrdinalIgnoreCase)).ToList();
+                var keptClients = before.Clients.Networks.Where(c => !remove.Clients.Contains(c)).ToList();
+                var shrunk = before with { Paths = keptPaths, Clients = new NetworkList(keptClients) };
+                var message = $"updated {address}: {Count(before.Paths.Count - keptPaths.Count, "path")} and {Count(before.Clients.Networks.Count - keptClients.Count, "client")} removed";
+                return keptPaths.Count == before.Paths.Count && keptClients.Count == before.Clients.Networks.Count
+                    ? (null, before, before, message)
+                    : (null, before, shrunk, message);
+
+            case RegistryChange.SetWeight set:
+                if (before is null)
+                {
+                    return (new ChangeResult(ChangeOutcome.NotFound, $"{address} is not registered"), null, null, "");
+                }
+
+                return set.Weight == before.Weight
+                    ? (null, before, before, $"{address} already has weight {set.Weight}")
+                    : (null, before, before with { Weight = set.Weight }, $"{address} now has weight {set.Weight}");
+
+            default:
+                throw new ArgumentOutOfRangeException(nameof(change), change, "unknown change");
+        }
+    }
+
+    private static string Count(int count, string noun) => $"{count} {noun}{(count == 1 ? "" : "s")}";
+
+    public async ValueTask DisposeAsync()
+    {
+        _queue.Writer.TryComplete();
+        await _writer.ConfigureAwait(false);
+        _store.Dispose();
+    }
+
+    [LoggerMessage(EventId = 3001, Level = LogLevel.Warning, Message = "Registration {Registration} names a pool that is no longer configured; it is kept in the database but not routed")]
+    private static partial void LogOrphan(ILogger logger, string registration);
+
+    [LoggerMessage(EventId = 3002, Level = LogLevel.Error, Message = "A batch of registry changes failed unexpectedly")]
+    private static partial void LogBatchFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 3003, Level = LogLevel.Error, Message = "After a failed commit, restoring the previous routing also failed; routing may show changes the database does not hold")]
+    private static partial void LogRestoreFailed(ILogger logger, Exception exception);
+
+    private sealed class Pending(RegistryChange change)
+    {
+        public RegistryChange Change { get; } = change;
+
+        public TaskCompletionSource<ChangeResult> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
 }

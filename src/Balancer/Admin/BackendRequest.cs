@@ -1,0 +1,172 @@
+using System.Net;
+using System.Text.Json;
+using Balancer.Configuration;
+
+namespace Balancer.Admin;
+
+/// <summary>
+/// A JSON body of the backends API, read by hand so that every problem is named: unknown fields, wrong types,
+/// bad values (with the same parsers and messages as config.yaml).
+/// </summary>
+internal sealed class BackendRequest
+{
+    /// <summary>POST /backends: <c>{address, weight?, paths?, clients?, pool?}</c>.</summary>
+    public static readonly Shape Create = new(["address", "weight", "paths", "clients", "pool"], ["address"]);
+
+    /// <summary>PUT /backends/{address}: <c>{weight}</c>.</summary>
+    public static readonly Shape Update = new(["weight"], ["weight"]);
+
+    private const int MaxBody = 64 * 1024;
+
+    public string? Error { get; private set; }
+    public string? Address { get; private set; }
+    public int? Weight { get; private set; }
+    public string? Pool { get; private set; }
+    public List<string> Paths { get; } = [];
+    public List<IPNetwork> Clients { get; } = [];
+
+    public static async Task<BackendRequest> ReadAsync(HttpRequest request, Shape shape)
+    {
+        var result = new BackendRequest();
+        if (request.ContentLength > MaxBody)
+        {
+            return result.Fail($"the body is over {MaxBody} bytes");
+        }
+
+        using var buffer = new MemoryStream();
+        await request.Body.CopyToAsync(buffer, request.HttpContext.RequestAborted).ConfigureAwait(false);
+        if (buffer.Length == 0)
+        {
+            return result.Fail($"expected a JSON object with {string.Join(", ", shape.Fields)}");
+        }
+
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(buffer.ToArray());
+        }
+        catch (JsonException e)
+        {
+            return result.Fail($"the body is not JSON: {e.Message}");
+        }
+
+        using (document)
+        {
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                return result.Fail("the body must be a JSON object");
+            }
+
+            foreach (var property in document.RootElement.EnumerateObject())
+            {
+                var field = shape.Fields.FirstOrDefault(f => f.Equals(property.Name, StringComparison.OrdinalIgnoreCase));
+                if (field is null)
+                {
+                    return result.Fail($"unknown field {property.Name} (fields: {string.Join(", ", shape.Fields)})");
+                }
+
+                if (!result.Read(field, property.Value))
+                {
+                    return result;
+                }
+            }
+        }
+
+        foreach (var required in shape.Required)
+        {
+            var missing = required switch { "address" => result.Address is null, "weight" => result.Weight is null, _ => false };
+            if (missing)
+            {
+                return result.Fail($"{required} is required");
+            }
+        }
+
+        return result;
+    }
+
+    private bool Read(string field, JsonElement value)
+    {
+        switch (field)
+        {
+            case "address":
+                if (value.ValueKind != JsonValueKind.String)
+                {
+                    return Failed("address: expected a string such as \"http://10.0.0.5:8080\"");
+                }
+
+                if (!ValueParsers.BackendAddress(value.GetString()!.Trim(), out var address, out var error))
+                {
+                    return Failed($"address: {error}");
+                }
+
+                Address = address;
+                return true;
+
+            case "weight":
+                if (value.ValueKind != JsonValueKind.Number || !value.TryGetInt32(out var weight) || weight is < 0 or > 1_000_000)
+                {
+                    return Failed($"weight: {value.GetRawText()} is not a weight (0-1000000)");
+                }
+
+                Weight = weight;
+                return true;
+
+            case "pool":
+                if (value.ValueKind != JsonValueKind.String)
+                {
+                    return Failed("pool: expected a string");
+                }
+
+                Pool = value.GetString()!.Trim();
+                return true;
+
+            case "paths":
+                return ReadList(field, value, Paths, ValueParsers.PathPrefix);
+
+            default:
+                return ReadList(field, value, Clients, ValueParsers.Network);
+        }
+    }
+
+    private bool ReadList<T>(string field, JsonElement value, List<T> into, ValueParser<T> parse)
+    {
+        if (value.ValueKind != JsonValueKind.Array)
+        {
+            return Failed($"{field}: expected a list of strings");
+        }
+
+        var i = 0;
+        foreach (var item in value.EnumerateArray())
+        {
+            if (item.ValueKind != JsonValueKind.String)
+            {
+                return Failed($"{field}[{i}]: expected a string");
+            }
+
+            if (!parse(item.GetString()!.Trim(), out var parsed, out var error))
+            {
+                return Failed($"{field}[{i}]: {error}");
+            }
+
+            into.Add(parsed);
+            i++;
+        }
+
+        return true;
+    }
+
+    private BackendRequest Fail(string error)
+    {
+        Error = error;
+        return this;
+    }
+
+    private bool Failed(string error)
+    {
+        Error = error;
+        return false;
+    }
+
+    /// <summary>The fields a body may have, and those it must.</summary>
+    public sealed record Shape(IReadOnlyList<string> Fields, IReadOnlyList<string> Required);
+}

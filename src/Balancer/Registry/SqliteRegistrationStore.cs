@@ -1,0 +1,284 @@
+using System.Globalization;
+using System.Net;
+using Balancer.Networking;
+using Microsoft.Data.Sqlite;
+
+namespace Balancer.Registry;
+
+/// <summary>
+/// The durable copy of registered backends: one SQLite file in WAL mode with full fsync on commit and foreign
+/// keys on. One connection, used only by the registry's writer (and at start-up to load).
+/// </summary>
+public sealed class SqliteRegistrationStore : IDisposable
+{
+    // Each entry moves the schema from version i to i + 1 (PRAGMA user_version); never edit one, append.
+    private static readonly string[] Migrations =
+    [
+        """
+        CREATE TABLE backends (
+            address    TEXT    NOT NULL PRIMARY KEY,
+            pool       TEXT    NOT NULL,
+            weight     INTEGER NOT NULL CHECK (weight >= 0),
+            source     TEXT    NOT NULL,
+            seq        INTEGER NOT NULL UNIQUE,
+            created_at TEXT    NOT NULL,
+            updated_at TEXT    NOT NULL
+        );
+        CREATE TABLE backend_paths (
+            address TEXT NOT NULL REFERENCES backends(address) ON DELETE CASCADE,
+            path    TEXT NOT NULL,
+            PRIMARY KEY (address, path)
+        );
+        CREATE TABLE backend_clients (
+            address TEXT NOT NULL REFERENCES backends(address) ON DELETE CASCADE,
+            network TEXT NOT NULL,
+            PRIMARY KEY (address, network)
+        );
+        """,
+    ];
+
+    private static readonly Lock BatteriesLock = new();
+    private static bool _batteriesReady;
+
+    private readonly SqliteConnection _connection;
+
+    private SqliteRegistrationStore(SqliteConnection connection, string path)
+    {
+        _connection = connection;
+        Path = path;
+    }
+
+    public string Path { get; }
+
+    /// <summary>Opens (creating if needed) the database at <paramref name="path"/> and brings its schema up to date.</summary>
+    public static SqliteRegistrationStore Open(string path)
+    {
+        lock (BatteriesLock)
+        {
+            if (!_batteriesReady)
+            {
+                SQLitePCL.Batteries_V2.Init();
+                _batteriesReady = true;
+            }
+        }
+
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
+        var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false, Mode = SqliteOpenMode.ReadWriteCreate }.ToString());
+        try
+        {
+            connection.Open();
+            Execute(connection, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;");
+            Migrate(connection);
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+
+        return new SqliteRegistrationStore(connection, path);
+    }
+
+    private static void Migrate(SqliteConnection connection)
+    {
+        var version = Convert.ToInt32(Scalar(connection, "PRAGMA user_version"), CultureInfo.InvariantCulture);
+        if (version > Migrations.Length)
+        {
+            throw new InvalidOperationException($"The database schema is version {version}, newer than this build knows ({Migrations.Length}).");
+        }
+
+        for (var next = version; next < Migrations.Length; next++)
+        {
+            using var transaction = connection.BeginTransaction();
+            Execute(connection, Migrations[next], transaction);
+            Execute(connection, $"PRAGMA user_version = {next + 1}", transaction);
+            transaction.Commit();
+        }
+    }
+
+    /// <summary>Every stored registration, in registration order.</summary>
+    public IReadOnlyList<BackendEntry> LoadAll()
+    {
+        var paths = Group("SELECT address, path FROM backend_paths ORDER BY address, path");
+        var clients = Group("SELECT address, network FROM backend_clients ORDER BY address, rowid");
+        var entries = new List<BackendEntry>();
+        using var command = _connection.CreateCommand();
+        command.CommandText = "SELECT address, pool, weight, source, seq FROM backends ORDER BY seq";
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            var address = reader.GetString(0);
+            entries.Add(new BackendEntry(
+                address,
+                reader.GetString(1),
+                reader.GetInt32(2),
+                paths.GetValueOrDefault(address) ?? [],
+                new NetworkList((clients.GetValueOrDefault(address) ?? []).Select(n => IPNetwork.Parse(n))),
+                Enum.Parse<BackendSource>(reader.GetString(3)),
+                reader.GetInt64(4)));
+        }
+
+        return entries;
+    }
+
+    /// <summary>Starts a batch: one transaction, holding the write lock until committed or disposed.</summary>
+    public RegistrationBatch Begin() => new(_connection, _connection.BeginTransaction(deferred: false));
+
+    public void Dispose() => _connection.Dispose();
+
+    private Dictionary<string, List<string>> Group(string sql)
+    {
+        var groups = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        using var command = _connection.CreateCommand();
+        command.CommandText = sql;
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            var key = reader.GetString(0);
+            if (!groups.TryGetValue(key, out var list))
+            {
+                groups[key] = list = [];
+            }
+
+            list.Add(reader.GetString(1));
+        }
+
+        return groups;
+    }
+
+    private static object? Scalar(SqliteConnection connection, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return command.ExecuteScalar();
+    }
+
+    private static void Execute(SqliteConnection connection, string sql, SqliteTransaction? transaction = null)
+    {
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+}
+
+/// <summary>
+/// One transaction of registration changes. Each <see cref="Write"/> is atomic on its own (a savepoint), so one
+/// failing change leaves the others of the batch in place.
+/// </summary>
+public sealed class RegistrationBatch : IDisposable
+{
+    private readonly SqliteConnection _connection;
+    private readonly SqliteTransaction _transaction;
+    private readonly SqliteCommand _upsert;
+    private readonly SqliteCommand _delete;
+    private readonly SqliteCommand _addPath;
+    private readonly SqliteCommand _removePath;
+    private readonly SqliteCommand _addClient;
+    private readonly SqliteCommand _removeClient;
+    private int _savepoints;
+
+    internal RegistrationBatch(SqliteConnection connection, SqliteTransaction transaction)
+    {
+        _connection = connection;
+        _transaction = transaction;
+        _upsert = Command("""
+            INSERT INTO backends (address, pool, weight, source, seq, created_at, updated_at)
+            VALUES ($address, $pool, $weight, $source, $seq, $now, $now)
+            ON CONFLICT (address) DO UPDATE SET pool = excluded.pool, weight = excluded.weight, updated_at = excluded.updated_at
+            """, "$address", "$pool", "$weight", "$source", "$seq", "$now");
+        _delete = Command("DELETE FROM backends WHERE address = $address", "$address");
+        _addPath = Command("INSERT OR IGNORE INTO backend_paths (address, path) VALUES ($address, $value)", "$address", "$value");
+        _removePath = Command("DELETE FROM backend_paths WHERE address = $address AND path = $value", "$address", "$value");
+        _addClient = Command("INSERT OR IGNORE INTO backend_clients (address, network) VALUES ($address, $value)", "$address", "$value");
+        _removeClient = Command("DELETE FROM backend_clients WHERE address = $address AND network = $value", "$address", "$value");
+    }
+
+    /// <summary>
+    /// Moves the stored state of one backend from <paramref name="before"/> to <paramref name="after"/> (null: absent).
+    /// On a database error, throws and leaves the batch as it was before this call.
+    /// </summary>
+    public void Write(BackendEntry? before, BackendEntry? after)
+    {
+        var savepoint = $"change{_savepoints++}";
+        _transaction.Save(savepoint);
+        try
+        {
+            if (after is null)
+            {
+                Run(_delete, before!.Address);
+            }
+            else
+            {
+                Run(_upsert, after.Address, after.Pool, after.Weight, after.Source.ToString(), after.Order, DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture));
+                var oldPaths = before?.Paths ?? [];
+                var oldClients = before?.Clients.Networks.Select(n => n.ToString()) ?? [];
+                var newClients = after.Clients.Networks.Select(n => n.ToString()).ToList();
+                foreach (var path in after.Paths.Except(oldPaths))
+                {
+                    Run(_addPath, after.Address, path);
+                }
+
+                foreach (var path in oldPaths.Except(after.Paths))
+                {
+                    Run(_removePath, after.Address, path);
+                }
+
+                foreach (var client in newClients.Except(oldClients))
+                {
+                    Run(_addClient, after.Address, client);
+                }
+
+                foreach (var client in oldClients.Except(newClients))
+                {
+                    Run(_removeClient, after.Address, client);
+                }
+            }
+
+            _transaction.Release(savepoint);
+        }
+        catch (SqliteException)
+        {
+            _transaction.Rollback(savepoint);
+            _transaction.Release(savepoint);
+            throw;
+        }
+    }
+
+    /// <summary>Makes every write durable (fsync). Throws if it cannot.</summary>
+    public void Commit() => _transaction.Commit();
+
+    public void Dispose()
+    {
+        foreach (var command in new[] { _upsert, _delete, _addPath, _removePath, _addClient, _removeClient })
+        {
+            command.Dispose();
+        }
+
+        _transaction.Dispose();
+    }
+
+    private SqliteCommand Command(string sql, params string[] parameters)
+    {
+        var command = _connection.CreateCommand();
+        command.Transaction = _transaction;
+        command.CommandText = sql;
+        foreach (var name in parameters)
+        {
+            command.Parameters.Add(new SqliteParameter { ParameterName = name });
+        }
+
+        command.Prepare();
+        return command;
+    }
+
+    private static void Run(SqliteCommand command, params object[] values)
+    {
+        for (var i = 0; i < values.Length; i++)
+        {
+            command.Parameters[i].Value = values[i];
+        }
+
+        command.ExecuteNonQuery();
+    }
+}

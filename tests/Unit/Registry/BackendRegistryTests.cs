@@ -1,0 +1,268 @@
+using System.Net;
+using Balancer.Configuration;
+using Balancer.Networking;
+using Balancer.Registry;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Balancer.Tests.Unit.Registry;
+
+public sealed class BackendRegistryTests : IAsyncLifetime
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("lb-registry-").FullName;
+    private readonly RecordingPublisher _publisher = new();
+    private BackendRegistry _registry = null!;
+
+    private string DbPath => Path.Combine(_dir, "data", "balancer.db");
+
+    private BalancerOptions Options(string yaml = "")
+    {
+        File.WriteAllText(Path.Combine(_dir, "config.yaml"), yaml);
+        return ConfigLoader.Load(Path.Combine(_dir, "config.yaml"), [], new Dictionary<string, string>()).Options!;
+    }
+
+    private BackendRegistry Open(BalancerOptions options) =>
+        new(options, SqliteRegistrationStore.Open(options.DbPath), _publisher, NullLogger<BackendRegistry>.Instance);
+
+    public Task InitializeAsync()
+    {
+        _registry = Open(Options("""
+            backends: [ { address: "http://127.0.0.1:3001" } ]
+            pools: [ { name: api, paths: [/api] } ]
+            """));
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _registry.DisposeAsync();
+        SqliteConnection.ClearAllPools();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    private static RegistryChange.Register Add(string address, string[]? paths = null, string[]? clients = null, int? weight = null, string pool = "default", bool mustBeNew = false) =>
+        new(address, pool, weight, paths ?? [], [.. (clients ?? []).Select(Network)], BackendSource.ControlPlane, mustBeNew);
+
+    private static IPNetwork Network(string text) => NetworkList.TryParseNetwork(text, out var network, out var error) ? network : throw new FormatException(error);
+
+    [Fact]
+    public async Task Register_NewBackend_IsStoredPublishedAndInTheSnapshot()
+    {
+        var result = await _registry.ApplyAsync(Add("http://10.0.0.1:8085", ["/api/v2"], ["10.0.0.0/8"], weight: 3));
+
+        Assert.True(result.Succeeded, result.Message);
+        Assert.Equal("registered http://10.0.0.1:8085", result.Message);
+        var backend = Assert.Single(_registry.Current.Pools[0].Backends, b => b.Address == "http://10.0.0.1:8085");
+        Assert.Equal(["/api/v2"], backend.Paths);
+        Assert.Equal([IPNetwork.Parse("10.0.0.0/8")], backend.Clients.Networks);
+        Assert.Equal(3, backend.Weight);
+        Assert.Equal(BackendSource.ControlPlane, backend.Source);
+        Assert.Same(_registry.Current, _publisher.Published[^1]);
+        Assert.Contains(LoadStored(), b => b.Address == "http://10.0.0.1:8085" && b.Weight == 3);
+    }
+
+    [Fact]
+    public async Task Register_Existing_AddsPathsAndClientsIdempotently()
+    {
+        await _registry.ApplyAsync(Add("http://10.0.0.1:8085", ["/a"], ["10.0.0.1"]));
+
+        var again = await _registry.ApplyAsync(Add("http://10.0.0.1:8085", ["/a", "/b"], ["10.0.0.1", "10.0.0.2"]));
+        var same = await _registry.ApplyAsync(Add("http://10.0.0.1:8085", ["/b"]));
+
+        Assert.Equal("updated http://10.0.0.1:8085: 1 path and 1 client added", again.Message);
+        Assert.Equal("http://10.0.0.1:8085 is already registered with these paths and clients", same.Message);
+        Assert.True(same.Succeeded);
+        var backend = _registry.Current.Pools[0].Backends.Single(b => b.Address == "http://10.0.0.1:8085");
+        Assert.Equal(["/a", "/b"], backend.Paths);
+        Assert.Equal(2, backend.Clients.Networks.Count);
+        var stored = LoadStored().Single(b => b.Address == "http://10.0.0.1:8085");
+        Assert.Equal(["/a", "/b"], stored.Paths);
+    }
+
+    [Fact]
+    public async Task Deregister_WithEntries_RemovesOnlyThose_WithoutEntries_RemovesTheServer()
+    {
+        await _registry.ApplyAsync(Add("http://10.0.0.1:8085", ["/a", "/b"], ["10.0.0.1"]));
+
+        var partial = await _registry.ApplyAsync(new RegistryChange.Deregister("http://10.0.0.1:8085", ["/a"], []));
+        Assert.Equal("updated http://10.0.0.1:8085: 1 path and 0 clients removed", partial.Message);
+        Assert.Equal(["/b"], _registry.Current.Pools[0].Backends.Single(b => b.Address == "http://10.0.0.1:8085").Paths);
+
+        var whole = await _registry.ApplyAsync(new RegistryChange.Deregister("http://10.0.0.1:8085", [], []));
+        Assert.Equal("removed http://10.0.0.1:8085", whole.Message);
+        Assert.DoesNotContain(_registry.Current.Pools[0].Backends, b => b.Address == "http://10.0.0.1:8085");
+        Assert.DoesNotContain(LoadStored(), b => b.Address == "http://10.0.0.1:8085");
+    }
+
+    [Fact]
+    public async Task Deregister_Unknown_IsNotFound()
+    {
+        var result = await _registry.ApplyAsync(new RegistryChange.Deregister("http://10.9.9.9:1", [], []));
+
+        Assert.Equal(ChangeOutcome.NotFound, result.Outcome);
+        Assert.Equal("http://10.9.9.9:1 is not registered", result.Message);
+    }
+
+    [Fact]
+    public async Task Changes_ToAStaticBackend_AreConflicts()
+    {
+        var add = await _registry.ApplyAsync(Add("http://127.0.0.1:3001"));
+        var remove = await _registry.ApplyAsync(new RegistryChange.Deregister("http://127.0.0.1:3001", [], []));
+        var weight = await _registry.ApplyAsync(new RegistryChange.SetWeight("http://127.0.0.1:3001", 5));
+
+        Assert.All([add, remove, weight], r => Assert.Equal(ChangeOutcome.Conflict, r.Outcome));
+        Assert.Equal("http://127.0.0.1:3001 is configured in config.yaml; change it there", add.Message);
+        Assert.Empty(_publisher.Published);
+    }
+
+    [Fact]
+    public async Task Register_MustBeNew_Existing_IsAConflict()
+    {
+        await _registry.ApplyAsync(Add("http://10.0.0.1:8085"));
+
+        var result = await _registry.ApplyAsync(Add("http://10.0.0.1:8085", mustBeNew: true));
+
+        Assert.Equal(ChangeOutcome.Conflict, result.Outcome);
+        Assert.Equal("http://10.0.0.1:8085 is already registered", result.Message);
+    }
+
+    [Fact]
+    public async Task Register_IntoAnotherPool_AndUnknownPool()
+    {
+        var ok = await _registry.ApplyAsync(Add("http://10.0.0.1:8085", pool: "api"));
+        var bad = await _registry.ApplyAsync(Add("http://10.0.0.2:8085", pool: "nope"));
+
+        Assert.True(ok.Succeeded);
+        Assert.Contains(_registry.Current.Pools.Single(p => p.Name == "api").Backends, b => b.Address == "http://10.0.0.1:8085");
+        Assert.Equal(ChangeOutcome.Invalid, bad.Outcome);
+        Assert.Equal("no pool named nope (pools: default, api)", bad.Message);
+    }
+
+    [Fact]
+    public async Task SetWeight_ChangesTheWeight()
+    {
+        await _registry.ApplyAsync(Add("http://10.0.0.1:8085"));
+
+        var result = await _registry.ApplyAsync(new RegistryChange.SetWeight("http://10.0.0.1:8085", 7));
+
+        Assert.True(result.Succeeded);
+        Assert.Equal(7, _registry.Current.Pools[0].Backends.Single(b => b.Address == "http://10.0.0.1:8085").Weight);
+        Assert.Equal(7, LoadStored().Single().Weight);
+    }
+
+    [Fact]
+    public async Task DatabaseFailure_AnswersFailure_AndLeavesRoutingUnchanged()
+    {
+        await _registry.ApplyAsync(Add("http://10.0.0.1:8085"));
+        var published = _publisher.Published.Count;
+        var before = _registry.Current;
+        Exec("CREATE TRIGGER fail BEFORE INSERT ON backends BEGIN SELECT RAISE(ABORT, 'disk on fire'); END;");
+
+        var result = await _registry.ApplyAsync(Add("http://10.0.0.2:8085"));
+
+        Assert.Equal(ChangeOutcome.Failed, result.Outcome);
+        Assert.Contains("disk on fire", result.Message, StringComparison.Ordinal);
+        Assert.Same(before, _registry.Current);
+        Assert.Equal(published, _publisher.Published.Count);
+
+        Exec("DROP TRIGGER fail;");
+        Assert.True((await _registry.ApplyAsync(Add("http://10.0.0.2:8085"))).Succeeded);
+    }
+
+    [Fact]
+    public async Task RoutingFailure_RollsTheDatabaseBack()
+    {
+        _publisher.FailNext = new InvalidOperationException("cluster default: bad destination");
+
+        var result = await _registry.ApplyAsync(Add("http://10.0.0.1:8085"));
+
+        Assert.Equal(ChangeOutcome.Failed, result.Outcome);
+        Assert.Equal("routing update failed, nothing was stored: cluster default: bad destination", result.Message);
+        Assert.DoesNotContain(_registry.Current.Pools[0].Backends, b => b.Address == "http://10.0.0.1:8085");
+        Assert.Empty(LoadStored());
+    }
+
+    [Fact]
+    public async Task ABatchWithOneBadChange_AppliesTheOthers()
+    {
+        Exec("CREATE TRIGGER fail BEFORE INSERT ON backends WHEN NEW.address = 'http://10.0.0.2:1' BEGIN SELECT RAISE(ABORT, 'no'); END;");
+
+        var results = await Task.WhenAll(Enumerable.Range(1, 3).Select(i => _registry.ApplyAsync(Add($"http://10.0.0.{i}:1"))));
+
+        Assert.Equal([true, false, true], results.Select(r => r.Succeeded));
+        Assert.Equal(["http://10.0.0.1:1", "http://10.0.0.3:1"], LoadStored().Select(b => b.Address).Order());
+        Assert.Equal(["http://127.0.0.1:3001", "http://10.0.0.1:1", "http://10.0.0.3:1"], _registry.Current.Pools[0].Backends.Select(b => b.Address));
+    }
+
+    [Fact]
+    public async Task Reopen_RestoresEveryRegistration_InOrder()
+    {
+        await _registry.ApplyAsync(Add("http://10.0.0.2:1", ["/x"], ["10.0.0.0/8"], weight: 4));
+        await _registry.ApplyAsync(Add("http://10.0.0.1:1"));
+        await _registry.ApplyAsync(Add("http://10.0.0.3:1", pool: "api"));
+        await _registry.DisposeAsync();
+
+        _registry = Open(Options("""
+            backends: [ { address: "http://127.0.0.1:3001" } ]
+            pools: [ { name: api, paths: [/api] } ]
+            """));
+
+        Assert.Equal(["http://127.0.0.1:3001", "http://10.0.0.2:1", "http://10.0.0.1:1"], _registry.Current.Pools[0].Backends.Select(b => b.Address));
+        var restored = _registry.Current.Pools[0].Backends[1];
+        Assert.Equal(["/x"], restored.Paths);
+        Assert.Equal((4, BackendSource.ControlPlane), (restored.Weight, restored.Source));
+        Assert.Equal([IPNetwork.Parse("10.0.0.0/8")], restored.Clients.Networks);
+        Assert.Equal(["http://10.0.0.3:1"], _registry.Current.Pools[1].Backends.Select(b => b.Address));
+    }
+
+    [Fact]
+    public async Task Reopen_WithAPoolGoneFromConfig_KeepsTheRowButSaysSo()
+    {
+        await _registry.ApplyAsync(Add("http://10.0.0.3:1", pool: "api"));
+        await _registry.DisposeAsync();
+
+        _registry = Open(Options("backends: [ { address: \"http://127.0.0.1:3001\" } ]"));
+
+        Assert.Single(_registry.Current.Pools);
+        Assert.Equal(["http://10.0.0.3:1 (pool api)"], _registry.Orphans);
+        Assert.Single(LoadStored());
+    }
+
+    private List<BackendEntry> LoadStored()
+    {
+        using var store = SqliteRegistrationStore.Open(DbPath);
+        return [.. store.LoadAll()];
+    }
+
+    private void Exec(string sql)
+    {
+        using var connection = new SqliteConnection($"Data Source={DbPath};Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+
+    private sealed class RecordingPublisher : IRoutingPublisher
+    {
+        public List<RoutingSnapshot> Published { get; } = [];
+
+        public Exception? FailNext { get; set; }
+
+        public void Initialize(RoutingSnapshot snapshot)
+        {
+        }
+
+        public Task PublishAsync(RoutingSnapshot snapshot, CancellationToken cancellationToken)
+        {
+            if (FailNext is { } failure)
+            {
+                FailNext = null;
+                return Task.FromException(failure);
+            }
+
+            Published.Add(snapshot);
+            return Task.CompletedTask;
+        }
+    }
+}
