@@ -149,8 +149,8 @@ internal sealed class PathGroup
     public PathGroup(IReadOnlyList<BackendEntry> members)
     {
         HasMembers = members.Count > 0;
-        var open = members.Where(m => m.Clients.Networks.Count == 0).Select(m => m.Address).ToFrozenSet(StringComparer.OrdinalIgnoreCase);
-        _unrestricted = new MemberSet(open, FrozenSet<string>.Empty); // what a client outside every network gets
+        var open = members.Where(m => m.Clients.Networks.Count == 0).Select(m => m.Address).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        _unrestricted = new MemberSet(open, []); // what a client outside every network gets
         var restricted = members.Where(m => m.Clients.Networks.Count > 0).ToList();
         if (restricted.Count > 0)
         {
@@ -186,7 +186,7 @@ internal sealed class PathGroup
 
         private ClientTrie(Node root) => _root = root;
 
-        public static ClientTrie? Build(FrozenSet<string> open, List<BackendEntry> restricted, AddressFamily family)
+        public static ClientTrie? Build(HashSet<string> open, List<BackendEntry> restricted, AddressFamily family)
         {
             var root = new Node();
             var any = false;
@@ -211,15 +211,15 @@ internal sealed class PathGroup
                 return null;
             }
 
-            Seal(root, []);
+            Seal(root, new HashSet<string>(StringComparer.OrdinalIgnoreCase));
             return new ClientTrie(root);
 
             void Seal(Node node, HashSet<string> inherited)
             {
                 if (node.Direct is not null)
                 {
-                    inherited = [.. inherited, .. node.Direct];
-                    node.Set = new MemberSet(open, inherited.ToFrozenSet(StringComparer.OrdinalIgnoreCase));
+                    inherited = new HashSet<string>(inherited.Concat(node.Direct), StringComparer.OrdinalIgnoreCase);
+                    node.Set = new MemberSet(open, inherited);
                 }
 
                 if (node.Zero is not null)
@@ -267,10 +267,12 @@ internal sealed class PathGroup
 }
 
 /// <summary>
-/// A set of backends that may serve a request. Its intersection with YARP's available destinations is cached
-/// and recomputed only when YARP replaces that list (membership or health changed).
+/// A set of backends that may serve a request: those without client restrictions (shared by every set of a
+/// group) plus those admitting the client. Its intersection with YARP's available destinations is cached and
+/// recomputed only when YARP replaces that list (membership or health changed). Plain hash sets: these are
+/// rebuilt with the pool, where frozen sets would cost more to build than they save.
 /// </summary>
-internal sealed class MemberSet(FrozenSet<string> open, FrozenSet<string> admitted)
+internal sealed class MemberSet(HashSet<string> open, HashSet<string> admitted)
 {
     private Cache? _cache;
 

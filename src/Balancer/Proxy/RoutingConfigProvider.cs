@@ -22,6 +22,10 @@ internal sealed partial class RoutingConfigProvider(BalancerOptions options, ISe
 
     // Compiled pools, reused while a snapshot carries the same pool object.
     private readonly ConditionalWeakTable<PoolSnapshot, CompiledPool> _compiled = [];
+
+    // Destinations, reused while the backend entry is the same object: a batch that changes a few backends of a
+    // large pool allocates only theirs, and YARP's comparison of the rest is a reference check.
+    private readonly ConditionalWeakTable<BackendEntry, DestinationConfig> _destinations = [];
     private readonly Lock _waitersLock = new();
     private readonly List<(long Version, TaskCompletionSource Applied)> _waiters = [];
     private RoutingProxyConfig? _config;
@@ -159,18 +163,7 @@ internal sealed partial class RoutingConfigProvider(BalancerOptions options, ISe
             },
             HttpRequest = new ForwarderRequestConfig { ActivityTimeout = options.Proxy.ActivityTimeout },
             Metadata = restrictions is null ? null : new Dictionary<string, string> { [PoolRestrictions.MetadataKey] = "true" },
-            Destinations = pool.Backends.ToDictionary(
-                b => b.Address,
-                b => new DestinationConfig
-                {
-                    Address = b.Address,
-                    Metadata = new Dictionary<string, string>
-                    {
-                        [DestinationMetadata.Weight] = b.Weight.ToString(CultureInfo.InvariantCulture),
-                        [DestinationMetadata.Order] = b.Order.ToString(CultureInfo.InvariantCulture),
-                    },
-                },
-                StringComparer.OrdinalIgnoreCase),
+            Destinations = pool.Backends.ToDictionary(b => b.Address, b => _destinations.GetValue(b, Destination), StringComparer.OrdinalIgnoreCase),
         };
         if (restrictions is not null)
         {
@@ -192,6 +185,16 @@ internal sealed partial class RoutingConfigProvider(BalancerOptions options, ISe
 
         return new CompiledPool(routes, cluster);
     }
+
+    private static DestinationConfig Destination(BackendEntry backend) => new()
+    {
+        Address = backend.Address,
+        Metadata = new Dictionary<string, string>
+        {
+            [DestinationMetadata.Weight] = backend.Weight.ToString(CultureInfo.InvariantCulture),
+            [DestinationMetadata.Order] = backend.Order.ToString(CultureInfo.InvariantCulture),
+        },
+    };
 
     [LoggerMessage(EventId = 3101, Level = LogLevel.Error, Message = "The proxy failed to apply a routing update")]
     private static partial void LogApplyFailed(ILogger logger, Exception exception);

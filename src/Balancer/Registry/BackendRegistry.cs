@@ -106,7 +106,7 @@ public sealed partial class BackendRegistry : IAsyncDisposable
     private async Task ApplyBatchAsync(List<Pending> batch)
     {
         var working = _registered;
-        var touched = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        var changes = new List<(BackendEntry? Before, BackendEntry? After)>();
         var accepted = new List<(Pending Pending, ChangeResult Result)>();
         var order = _lastOrder;
         using var transaction = _store.Begin();
@@ -136,7 +136,7 @@ public sealed partial class BackendRegistry : IAsyncDisposable
             }
 
             working = after is null ? working.Remove(pending.Change.Address) : working.SetItem(after.Address, after);
-            touched.Add((after ?? before)!.Pool);
+            changes.Add((before, after));
             accepted.Add((pending, new ChangeResult(ChangeOutcome.Applied, message, after)));
         }
 
@@ -146,7 +146,7 @@ public sealed partial class BackendRegistry : IAsyncDisposable
         }
 
         var previous = _current;
-        var next = RoutingSnapshot.Build(++_lastVersion, _pools, working.Values, previous, touched);
+        var next = previous.Apply(++_lastVersion, changes);
         try
         {
             await _publisher.PublishAsync(next, CancellationToken.None).ConfigureAwait(false);

@@ -43,34 +43,67 @@ public sealed record RoutingSnapshot(long Version, IReadOnlyList<PoolSnapshot> P
     public static IEnumerable<BackendEntry> StaticBackends(PoolOptions pool) =>
         pool.Backends.Select((b, i) => new BackendEntry(b.Address, pool.Name, b.Weight, b.Paths, b.Clients, BackendSource.Config, i - pool.Backends.Count));
 
+    /// <summary>A snapshot of the configured pools holding their static backends and <paramref name="registered"/>.</summary>
+    public static RoutingSnapshot Build(long version, IReadOnlyList<PoolOptions> pools, IEnumerable<BackendEntry> registered) =>
+        new(version, [.. pools.Select(pool => new PoolSnapshot(
+            pool.Name,
+            pool.Algorithm,
+            pool.Paths,
+            [.. StaticBackends(pool).Concat(registered.Where(r => r.Pool.Equals(pool.Name, StringComparison.OrdinalIgnoreCase))).OrderBy(b => b.Order)]))]);
+
     /// <summary>
-    /// A snapshot of the configured pools holding their static backends and <paramref name="registered"/>.
-    /// Pools not in <paramref name="touched"/> are taken unchanged from <paramref name="previous"/>.
+    /// This snapshot with <paramref name="changes"/> applied, in order (each the state of one backend before and
+    /// after; null is absent; an address may change several times). Untouched pools are the same objects; a touched
+    /// pool is rebuilt in O(n) by dropping the changed backends from its ordered list and merging their final states
+    /// back in by order. No full sort.
     /// </summary>
-    public static RoutingSnapshot Build(
-        long version,
-        IReadOnlyList<PoolOptions> pools,
-        IEnumerable<BackendEntry> registered,
-        RoutingSnapshot? previous = null,
-        IReadOnlySet<string>? touched = null)
+    public RoutingSnapshot Apply(long version, IReadOnlyList<(BackendEntry? Before, BackendEntry? After)> changes)
     {
-        var result = new List<PoolSnapshot>(pools.Count);
-        for (var i = 0; i < pools.Count; i++)
+        // Several changes to one address in a batch: what counts is its state before the first and after the last.
+        var folded = new Dictionary<string, (BackendEntry? Before, BackendEntry? After)>(StringComparer.OrdinalIgnoreCase);
+        foreach (var (before, after) in changes)
         {
-            var pool = pools[i];
-            if (previous is not null && touched is not null && !touched.Contains(pool.Name))
+            var address = (before ?? after)!.Address;
+            folded[address] = folded.TryGetValue(address, out var earlier) ? (earlier.Before, after) : (before, after);
+        }
+
+        changes = [.. folded.Values.Where(c => c.Before is not null || c.After is not null)];
+        var pools = new PoolSnapshot[Pools.Count];
+        for (var i = 0; i < Pools.Count; i++)
+        {
+            var pool = Pools[i];
+            bool Here(BackendEntry? entry) => entry is not null && entry.Pool.Equals(pool.Name, StringComparison.OrdinalIgnoreCase);
+
+            // Before and after may lie in different pools (removed, then registered again elsewhere).
+            var gone = changes.Where(c => Here(c.Before)).Select(c => c.Before!.Address).ToHashSet(StringComparer.OrdinalIgnoreCase);
+            var added = changes.Where(c => Here(c.After)).Select(c => c.After!).OrderBy(b => b.Order).ToList();
+            if (gone.Count == 0 && added.Count == 0)
             {
-                result.Add(previous.Pools[i]);
+                pools[i] = pool;
                 continue;
             }
 
-            var backends = StaticBackends(pool)
-                .Concat(registered.Where(r => r.Pool.Equals(pool.Name, StringComparison.OrdinalIgnoreCase)))
-                .OrderBy(b => b.Order)
-                .ToArray();
-            result.Add(new PoolSnapshot(pool.Name, pool.Algorithm, pool.Paths, backends));
+            var merged = new List<BackendEntry>(pool.Backends.Count + added.Count);
+            var next = 0;
+            foreach (var backend in pool.Backends)
+            {
+                if (gone.Contains(backend.Address))
+                {
+                    continue;
+                }
+
+                while (next < added.Count && added[next].Order < backend.Order)
+                {
+                    merged.Add(added[next++]);
+                }
+
+                merged.Add(backend);
+            }
+
+            merged.AddRange(added.Skip(next));
+            pools[i] = pool with { Backends = merged };
         }
 
-        return new RoutingSnapshot(version, result);
+        return new RoutingSnapshot(version, pools);
     }
 }

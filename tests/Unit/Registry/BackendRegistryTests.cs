@@ -195,6 +195,25 @@ public sealed class BackendRegistryTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task SeveralChangesToOneAddress_InOneBatch_LeaveOneEntryInTheRightPool()
+    {
+        await _registry.ApplyAsync(Add("http://10.0.0.9:1", pool: "api"));
+
+        // Submitted together, these land in one batch.
+        var results = await Task.WhenAll(
+            _registry.ApplyAsync(Add("http://10.0.0.1:1")),
+            _registry.ApplyAsync(Add("http://10.0.0.1:1", ["/more"])),
+            _registry.ApplyAsync(new RegistryChange.Deregister("http://10.0.0.9:1", [], [])),
+            _registry.ApplyAsync(Add("http://10.0.0.9:1", pool: "default")));
+
+        Assert.All(results, r => Assert.True(r.Succeeded, r.Message));
+        Assert.Equal(["http://127.0.0.1:3001", "http://10.0.0.1:1", "http://10.0.0.9:1"], _registry.Current.Pools[0].Backends.Select(b => b.Address));
+        Assert.Equal(["/more"], _registry.Current.Pools[0].Backends[1].Paths);
+        Assert.Empty(_registry.Current.Pools[1].Backends);
+        Assert.Equal(["http://10.0.0.1:1", "http://10.0.0.9:1"], LoadStored().Select(b => b.Address).Order());
+    }
+
+    [Fact]
     public async Task Reopen_RestoresEveryRegistration_InOrder()
     {
         await _registry.ApplyAsync(Add("http://10.0.0.2:1", ["/x"], ["10.0.0.0/8"], weight: 4));
