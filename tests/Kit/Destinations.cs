@@ -21,9 +21,31 @@ public static class Destinations
             },
         })))];
 
-    public static ClusterState Cluster(string id = "c") => new(id);
+    /// <summary>A cluster, with cluster metadata (hash key, virtual nodes) when given.</summary>
+    public static ClusterState Cluster(string id = "c", Dictionary<string, string>? metadata = null) =>
+        metadata is null ? new(id) : new(id, new ClusterModel(new ClusterConfig { ClusterId = id, Metadata = metadata }, new HttpMessageInvoker(new HttpClientHandler())));
 
-    public static HttpContext Context() => new DefaultHttpContext();
+    /// <summary>
+    /// A cluster whose available destinations are exactly <paramref name="available"/> (the same list instance),
+    /// as YARP sets it up: policies then see the cluster's whole available set, not a subset of it.
+    /// </summary>
+    public static ClusterState Cluster(DestinationState[] available)
+    {
+        var cluster = new ClusterState("c");
+        cluster.DestinationsState = new ClusterDestinationsState(available, available);
+        return cluster;
+    }
+
+    /// <summary>A request from 10.0.0.1 (or a random client address).</summary>
+    public static HttpContext Context(Random? random = null) =>
+        Context(random is null ? System.Net.IPAddress.Parse("10.0.0.1") : new System.Net.IPAddress(random.Next()));
+
+    public static HttpContext Context(System.Net.IPAddress client)
+    {
+        var context = new DefaultHttpContext();
+        context.Connection.RemoteIpAddress = client;
+        return context;
+    }
 
     /// <summary>Index of a destination created by <see cref="Create"/>.</summary>
     public static int IndexOf(DestinationState destination) => int.Parse(destination.DestinationId.AsSpan(1), CultureInfo.InvariantCulture);

@@ -18,6 +18,9 @@ public sealed record BalancerOptions
     /// <summary>Active health checks of backends.</summary>
     public required HealthCheckOptions HealthChecks { get; init; }
 
+    /// <summary>How algorithms behave: hashing keys, and what happens when no backend is healthy.</summary>
+    public required LoadBalancingOptions LoadBalancing { get; init; }
+
     /// <summary>Redis, for the response cache and shared state.</summary>
     public required RedisOptions Redis { get; init; }
 
@@ -115,6 +118,33 @@ public sealed record HealthCheckOptions
     public required TimeSpan Timeout { get; init; }
 }
 
+/// <summary>What to do when no backend of a pool is healthy.</summary>
+public enum AllUnhealthyMode
+{
+    /// <summary>Answer 503: a request to a backend known to be failing is worse than a fast, honest refusal.</summary>
+    Reject,
+
+    /// <summary>Use every backend (Envoy's panic mode): the health checks may be what is wrong.</summary>
+    Panic,
+}
+
+/// <summary>The <c>load-balancing</c> section.</summary>
+public sealed record LoadBalancingOptions
+{
+    public const int DefaultVirtualNodes = 100;
+
+    /// <summary>What consistent-hash hashes, unless a pool says otherwise.</summary>
+    public required Balancer.LoadBalancing.HashKey HashKey { get; init; }
+
+    /// <summary>Ring points per backend of average weight, for consistent-hash.</summary>
+    public required int VirtualNodes { get; init; }
+
+    public required AllUnhealthyMode WhenAllUnhealthy { get; init; }
+
+    /// <summary>With <see cref="AllUnhealthyMode.Panic"/>: use every backend once fewer than this percentage are healthy (0: only when none is).</summary>
+    public required int PanicThreshold { get; init; }
+}
+
 /// <summary><c>BalanceHub.redis-server</c>.</summary>
 public sealed record RedisOptions
 {
@@ -132,6 +162,12 @@ public sealed record PoolOptions
 
     public required string Name { get; init; }
     public required string Algorithm { get; init; }
+
+    /// <summary>What consistent-hash hashes in this pool.</summary>
+    public Balancer.LoadBalancing.HashKey HashKey { get; init; } = Balancer.LoadBalancing.HashKey.ClientIp;
+
+    /// <summary>Ring points per backend of average weight in this pool.</summary>
+    public int VirtualNodes { get; init; } = LoadBalancingOptions.DefaultVirtualNodes;
 
     /// <summary>Path prefixes this pool serves; empty for the default pool (everything else).</summary>
     public required IReadOnlyList<string> Paths { get; init; }

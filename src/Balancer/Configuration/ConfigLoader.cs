@@ -18,6 +18,7 @@ public static partial class ConfigLoader
     public const string DefaultPath = "config.yaml";
 
     private static readonly Dictionary<string, ProxyProtocol> Protocols = new() { ["HTTP"] = ProxyProtocol.Http, ["HTTPS"] = ProxyProtocol.Https };
+    private static readonly Dictionary<string, AllUnhealthyMode> AllUnhealthyModes = new() { ["reject"] = AllUnhealthyMode.Reject, ["panic"] = AllUnhealthyMode.Panic };
 
     /// <summary>The configuration file to read: <c>--config</c>, else <c>LB_CONFIG</c>, else <c>config.yaml</c>.</summary>
     public static string ConfigPath(string[] args, IReadOnlyDictionary<string, string> environment) =>
@@ -140,12 +141,33 @@ public static partial class ConfigLoader
             Timeout = health.Value("timeout", TimeSpan.FromSeconds(2), ValueParsers.Duration),
         };
 
+        var balancing = root.Section("load-balancing");
+        var loadBalancing = new LoadBalancingOptions
+        {
+            HashKey = balancing.Value("hash-key", HashKey.ClientIp, ValueParsers.HashKey),
+            VirtualNodes = balancing.Value("virtual-nodes", LoadBalancingOptions.DefaultVirtualNodes, ValueParsers.Int(1, 10_000, "a number of virtual nodes")),
+            WhenAllUnhealthy = balancing.Value("when-all-unhealthy", AllUnhealthyMode.Reject, ValueParsers.OneOf(AllUnhealthyModes)),
+            PanicThreshold = balancing.Value("panic-threshold", 0, ValueParsers.Int(0, 100, "a percentage")),
+        };
+        if (loadBalancing.PanicThreshold > 0 && loadBalancing.WhenAllUnhealthy != AllUnhealthyMode.Panic)
+        {
+            balancing.Error("panic-threshold", "only applies with when-all-unhealthy: panic");
+        }
+
         var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         var pools = new List<PoolOptions>
         {
-            new() { Name = PoolOptions.DefaultName, Algorithm = algorithm, Paths = [], Backends = ReadBackends(root, seen) },
+            new()
+            {
+                Name = PoolOptions.DefaultName,
+                Algorithm = algorithm,
+                HashKey = loadBalancing.HashKey,
+                VirtualNodes = loadBalancing.VirtualNodes,
+                Paths = [],
+                Backends = ReadBackends(root, seen),
+            },
         };
-        pools.AddRange(ReadPools(root, algorithm, seen));
+        pools.AddRange(ReadPools(root, algorithm, loadBalancing, seen));
 
         CheckDistinctPorts(root, ("BalanceHub:listen", "BalanceHub.listen", listen), ("BalanceHub:tcpListener", "BalanceHub.tcpListener", tcpListener), ("admin:port", "admin.port", adminOptions.Port));
 
@@ -155,6 +177,7 @@ public static partial class ConfigLoader
             ControlPlane = controlPlaneOptions,
             Admin = adminOptions,
             HealthChecks = healthOptions,
+            LoadBalancing = loadBalancing,
             Redis = redis,
             Algorithm = algorithm,
             AccessLogsPath = accessLogs is { Length: > 0 } ? Path.GetFullPath(accessLogs, baseDirectory) : "",
@@ -243,7 +266,7 @@ public static partial class ConfigLoader
         return backends;
     }
 
-    private static List<PoolOptions> ReadPools(ConfigSection root, string defaultAlgorithm, HashSet<string> seenBackends)
+    private static List<PoolOptions> ReadPools(ConfigSection root, string defaultAlgorithm, LoadBalancingOptions defaults, HashSet<string> seenBackends)
     {
         var pools = new List<PoolOptions>();
         var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
@@ -252,6 +275,8 @@ public static partial class ConfigLoader
         {
             var name = item.String("name")?.Trim();
             var algorithm = item.Value("algorithm", defaultAlgorithm, ValueParsers.Algorithm);
+            var hashKey = item.Value("hash-key", defaults.HashKey, ValueParsers.HashKey);
+            var virtualNodes = item.Value("virtual-nodes", defaults.VirtualNodes, ValueParsers.Int(1, 10_000, "a number of virtual nodes"));
             var paths = item.Values<string>("paths", ValueParsers.PathPrefix);
             var backends = ReadBackends(item, seenBackends);
             if (string.IsNullOrEmpty(name))
@@ -292,7 +317,7 @@ public static partial class ConfigLoader
                 }
             }
 
-            pools.Add(new PoolOptions { Name = name, Algorithm = algorithm, Paths = paths, Backends = backends });
+            pools.Add(new PoolOptions { Name = name, Algorithm = algorithm, HashKey = hashKey, VirtualNodes = virtualNodes, Paths = paths, Backends = backends });
         }
 
         return pools;

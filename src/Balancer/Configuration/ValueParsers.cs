@@ -124,6 +124,9 @@ internal static class ValueParsers
     public static bool Algorithm(string raw, out string canonical, out string error) =>
         AlgorithmNames.TryResolve(raw, out canonical, out error);
 
+    public static bool HashKey(string raw, out HashKey key, out string error) =>
+        Balancer.LoadBalancing.HashKey.TryParse(raw, out key, out error);
+
     /// <summary>
     /// A backend address: <c>http://host:port</c> or <c>https://host:port</c>; a bare <c>host:port</c> means http.
     /// Normalized to scheme://host:port with no trailing slash.

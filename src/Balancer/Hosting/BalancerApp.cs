@@ -3,6 +3,7 @@ using System.Security.Cryptography.X509Certificates;
 using Balancer.Admin;
 using Balancer.Configuration;
 using Balancer.ControlPlane;
+using Balancer.Health;
 using Balancer.LoadBalancing;
 using Balancer.Observability;
 using Balancer.Proxy;
@@ -14,6 +15,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
+using Yarp.ReverseProxy.Health;
 using Yarp.ReverseProxy.LoadBalancing;
 
 namespace Balancer.Hosting;
@@ -102,8 +104,17 @@ public static partial class BalancerApp
         // YARP registers data protection for affinity cookies; nothing of ours uses it yet, so keep its keys in memory
         // rather than writing unencrypted key files under the user's home directory.
         services.AddDataProtection().UseEphemeralDataProtectionProvider();
+        // Ours replace YARP's built-in policies: one set, and no clash between its "Random" and our "random".
+        services.RemoveAll<ILoadBalancingPolicy>();
         services.AddSingleton<ILoadBalancingPolicy, RoundRobinPolicy>();
+        services.AddSingleton<ILoadBalancingPolicy, WeightedRoundRobinPolicy>();
         services.AddSingleton<ILoadBalancingPolicy, LeastConnectionsPolicy>();
+        services.AddSingleton<ILoadBalancingPolicy, WeightedLeastConnectionsPolicy>();
+        services.AddSingleton<ILoadBalancingPolicy>(new PowerOfTwoPolicy(Random.Shared));
+        services.AddSingleton<ILoadBalancingPolicy>(new RandomPolicy(Random.Shared));
+        services.AddSingleton<ILoadBalancingPolicy, IpHashPolicy>();
+        services.AddSingleton<ILoadBalancingPolicy, ConsistentHashPolicy>();
+        services.AddSingleton<IAvailableDestinationsPolicy, AvailableDestinationsPolicy>();
         services.AddSingleton<ProxyErrors>();
         services.AddSingleton<AccessLog>();
         services.AddHostedService(sp => sp.GetRequiredService<AccessLog>());
@@ -124,6 +135,7 @@ public static partial class BalancerApp
             pipeline.Use(restrictions.InvokeAsync);
             pipeline.UseSessionAffinity();
             pipeline.UseLoadBalancing();
+            pipeline.Use(InFlightStep.InvokeAsync);
             pipeline.UsePassiveHealthChecks();
         }).WithMetadata(new ListenerMetadata(ListenerKind.Proxy));
         return app;

@@ -4,36 +4,25 @@ using Yarp.ReverseProxy.Model;
 namespace Balancer.LoadBalancing;
 
 /// <summary>
-/// The backend with the fewest requests in flight. Ties are broken by a rotating starting point,
-/// so equal backends share the load instead of the first always winning.
+/// The backend with the fewest requests in flight; equal backends take turns. O(1) per pick over the cluster's
+/// available backends (see <see cref="InFlightTracker"/>).
 /// </summary>
 internal sealed class LeastConnectionsPolicy : ILoadBalancingPolicy
 {
     public string Name => AlgorithmNames.LeastConnections;
 
-    public DestinationState? PickDestination(HttpContext context, ClusterState cluster, IReadOnlyList<DestinationState> availableDestinations)
-    {
-        var state = SelectionState.Of(cluster, availableDestinations);
-        var ordered = state.Ordered(availableDestinations);
-        if (ordered.Length == 0)
-        {
-            return null;
-        }
+    public DestinationState? PickDestination(HttpContext context, ClusterState cluster, IReadOnlyList<DestinationState> availableDestinations) =>
+        InFlightTracker.For(cluster, weighted: false).Pick(cluster, availableDestinations);
+}
 
-        var start = (int)((uint)Interlocked.Increment(ref state.Counter) % (uint)ordered.Length);
-        var best = ordered[start];
-        var bestCount = best.ConcurrentRequestCount;
-        for (var i = 1; i < ordered.Length && bestCount > 0; i++)
-        {
-            var candidate = ordered[(start + i) % ordered.Length];
-            var count = candidate.ConcurrentRequestCount;
-            if (count < bestCount)
-            {
-                best = candidate;
-                bestCount = count;
-            }
-        }
+/// <summary>
+/// The backend with the lowest (in flight + 1) / weight (GoBalancer's "weighted"): a backend of weight 3 carries
+/// three times the requests of one of weight 1 before they are equal. O(distinct weights) per pick.
+/// </summary>
+internal sealed class WeightedLeastConnectionsPolicy : ILoadBalancingPolicy
+{
+    public string Name => AlgorithmNames.WeightedLeastConnections;
 
-        return best;
-    }
+    public DestinationState? PickDestination(HttpContext context, ClusterState cluster, IReadOnlyList<DestinationState> availableDestinations) =>
+        InFlightTracker.For(cluster, weighted: true).Pick(cluster, availableDestinations);
 }

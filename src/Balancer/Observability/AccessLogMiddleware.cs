@@ -29,7 +29,7 @@ internal sealed class AccessLogMiddleware(RequestDelegate next, AccessLog log, B
             var proxy = context.Features.Get<IReverseProxyFeature>();
             log.Write(new AccessLogEntry(
                 time.GetUtcNow(),
-                ClientAddress.Resolve(context.Connection.RemoteIpAddress, request.Headers["X-Forwarded-For"], options.Proxy.TrustedProxies),
+                ClientAddress.Resolve(context, options.Proxy.TrustedProxies),
                 request.Method,
                 request.Path.Value ?? "/",
                 request.QueryString.Value ?? "",

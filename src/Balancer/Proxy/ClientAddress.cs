@@ -7,6 +7,15 @@ namespace Balancer.Proxy;
 /// <summary>Who the client is: the TCP peer, or, when the peer is a trusted proxy, who that proxy says it forwarded for.</summary>
 public static class ClientAddress
 {
+    /// <summary>The client of <paramref name="context"/>; X-Forwarded-For is read only when the peer is a trusted proxy.</summary>
+    public static IPAddress? Resolve(HttpContext context, NetworkList trustedProxies)
+    {
+        var peer = context.Connection.RemoteIpAddress;
+        return trustedProxies.Contains(peer) ? Resolve(peer, context.Request.Headers["X-Forwarded-For"], trustedProxies) : Unmapped(peer);
+    }
+
+    private static IPAddress? Unmapped(IPAddress? peer) => peer is { IsIPv4MappedToIPv6: true } ? peer.MapToIPv4() : peer;
+
     /// <summary>
     /// The client's address. When <paramref name="peer"/> is in <paramref name="trustedProxies"/>, walks
     /// X-Forwarded-For from the right past further trusted proxies; the first address not trusted is the

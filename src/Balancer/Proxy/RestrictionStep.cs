@@ -34,7 +34,7 @@ internal sealed class RestrictionStep(BalancerOptions options)
             return next();
         }
 
-        var client = ClientAddress.Resolve(context.Connection.RemoteIpAddress, context.Request.Headers["X-Forwarded-For"], options.Proxy.TrustedProxies);
+        var client = ClientAddress.Resolve(context, options.Proxy.TrustedProxies);
         var admitted = group.Admitting(client);
         if (admitted.IsEmpty)
         {

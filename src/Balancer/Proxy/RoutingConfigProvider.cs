@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using Balancer.Configuration;
+using Balancer.Health;
+using Balancer.LoadBalancing;
 using Balancer.Registry;
 using Microsoft.Extensions.Primitives;
 using Yarp.ReverseProxy.Configuration;
@@ -148,8 +150,8 @@ internal sealed partial class RoutingConfigProvider(BalancerOptions options, ISe
             LoadBalancingPolicy = pool.Algorithm,
             HealthCheck = new HealthCheckConfig
             {
-                // Unhealthy backends are never picked; with none left, the answer is 503 rather than a doomed attempt.
-                AvailableDestinationsPolicy = HealthCheckConstants.AvailableDestinations.HealthyAndUnknown,
+                // Weight 0, unhealthy backends and what to do when none is left: see AvailableDestinationsPolicy.
+                AvailableDestinationsPolicy = AvailableDestinationsPolicy.PolicyName,
                 Active = health.Enabled
                     ? new ActiveHealthCheckConfig
                     {
@@ -162,7 +164,7 @@ internal sealed partial class RoutingConfigProvider(BalancerOptions options, ISe
                     : null,
             },
             HttpRequest = new ForwarderRequestConfig { ActivityTimeout = options.Proxy.ActivityTimeout },
-            Metadata = restrictions is null ? null : new Dictionary<string, string> { [PoolRestrictions.MetadataKey] = "true" },
+            Metadata = Metadata(pool, restrictions is not null),
             Destinations = pool.Backends.ToDictionary(b => b.Address, b => _destinations.GetValue(b, Destination), StringComparer.OrdinalIgnoreCase),
         };
         if (restrictions is not null)
@@ -184,6 +186,21 @@ internal sealed partial class RoutingConfigProvider(BalancerOptions options, ISe
         }
 
         return new CompiledPool(routes, cluster);
+    }
+
+    private static Dictionary<string, string> Metadata(PoolSnapshot pool, bool restricted)
+    {
+        var metadata = new Dictionary<string, string>
+        {
+            [ConsistentHashPolicy.KeyMetadata] = pool.Settings.HashKey.ToString(),
+            [ConsistentHashPolicy.VirtualNodesMetadata] = pool.Settings.VirtualNodes.ToString(CultureInfo.InvariantCulture),
+        };
+        if (restricted)
+        {
+            metadata[PoolRestrictions.MetadataKey] = "true";
+        }
+
+        return metadata;
     }
 
     private static DestinationConfig Destination(BackendEntry backend) => new()

@@ -30,7 +30,13 @@ public sealed record BackendEntry(string Address, string Pool, int Weight, IRead
 }
 
 /// <summary>A pool: a set of backends behind one algorithm, serving some path prefixes.</summary>
-public sealed record PoolSnapshot(string Name, string Algorithm, IReadOnlyList<string> Paths, IReadOnlyList<BackendEntry> Backends);
+/// <param name="Settings">The pool as configured: algorithm, hashing, paths.</param>
+public sealed record PoolSnapshot(PoolOptions Settings, IReadOnlyList<BackendEntry> Backends)
+{
+    public string Name => Settings.Name;
+    public string Algorithm => Settings.Algorithm;
+    public IReadOnlyList<string> Paths => Settings.Paths;
+}
 
 /// <summary>
 /// An immutable picture of everything routing needs. The registry publishes a new one on every change;
@@ -46,9 +52,7 @@ public sealed record RoutingSnapshot(long Version, IReadOnlyList<PoolSnapshot> P
     /// <summary>A snapshot of the configured pools holding their static backends and <paramref name="registered"/>.</summary>
     public static RoutingSnapshot Build(long version, IReadOnlyList<PoolOptions> pools, IEnumerable<BackendEntry> registered) =>
         new(version, [.. pools.Select(pool => new PoolSnapshot(
-            pool.Name,
-            pool.Algorithm,
-            pool.Paths,
+            pool,
             [.. StaticBackends(pool).Concat(registered.Where(r => r.Pool.Equals(pool.Name, StringComparison.OrdinalIgnoreCase))).OrderBy(b => b.Order)]))]);
 
     /// <summary>

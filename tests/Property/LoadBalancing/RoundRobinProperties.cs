@@ -32,6 +32,28 @@ public sealed class RoundRobinProperties
         }).Check(Config.QuickThrowOnFailure.WithMaxTest(300));
 
     [Fact]
+    public void Pick_AfterABackendDrops_CarriesOnAfterTheLastPicked_NotFromTheStart() =>
+        Prop.ForAll(Gen.Choose(3, 12).ToArbitrary(), Gen.Choose(0, 100).ToArbitrary(), Gen.Choose(0, 100).ToArbitrary(), (n, picksBefore, dropped) =>
+        {
+            var destinations = Destinations.Create(n);
+            var policy = new RoundRobinPolicy();
+            var cluster = Destinations.Cluster();
+            var last = -1;
+            for (var i = 0; i < picksBefore; i++)
+            {
+                last = Destinations.IndexOf(policy.PickDestination(Destinations.Context(), cluster, destinations)!);
+            }
+
+            var gone = dropped % n;
+            var remaining = destinations.Where((_, i) => i != gone).ToArray(); // a new list: as YARP hands over after a health change
+            var next = Destinations.IndexOf(policy.PickDestination(Destinations.Context(), cluster, remaining)!);
+
+            // The first backend after the last one picked, in pool order, skipping the one that dropped.
+            var expected = Enumerable.Range(1, n).Select(k => (last + k) % n).First(i => i != gone);
+            return next == expected;
+        }).Check(Config.QuickThrowOnFailure.WithMaxTest(300));
+
+    [Fact]
     public void Pick_NoAvailableBackends_ReturnsNullInsteadOfThrowing() =>
         Assert.Null(new RoundRobinPolicy().PickDestination(Destinations.Context(), Destinations.Cluster(), []));
 }

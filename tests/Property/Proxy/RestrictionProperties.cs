@@ -1,4 +1,5 @@
 using System.Net;
+using Balancer.Configuration;
 using Balancer.Networking;
 using Balancer.Proxy;
 using Balancer.Registry;
@@ -49,7 +50,7 @@ public sealed class RestrictionProperties
             Gen.ListOf(Gen.Zip(PathGen, ClientGen), 20).ToArbitrary(),
             (backends, requests) =>
             {
-                var pool = new PoolSnapshot("default", "round-robin", [], backends);
+                var pool = new PoolSnapshot(new PoolOptions { Name = "default", Algorithm = "round-robin", Paths = [], Backends = [] }, backends);
                 var index = PoolRestrictions.Build(pool);
                 var destinations = backends.Select(b => new DestinationState(b.Address, new DestinationModel(new DestinationConfig { Address = b.Address }))).ToArray();
                 foreach (var (path, client) in requests)

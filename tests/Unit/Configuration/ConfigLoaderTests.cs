@@ -225,6 +225,12 @@ public sealed class ConfigLoaderTests : IDisposable
     [InlineData("LEAST-CONNECTIONS", AlgorithmNames.LeastConnections)]
     [InlineData("round_robin", AlgorithmNames.RoundRobin)]
     [InlineData("Round-Robin", AlgorithmNames.RoundRobin)]
+    [InlineData("weighted", AlgorithmNames.WeightedLeastConnections)]
+    [InlineData("weighted-round-robin", AlgorithmNames.WeightedRoundRobin)]
+    [InlineData("ip_hash", AlgorithmNames.IpHash)]
+    [InlineData("power-of-two-choices", AlgorithmNames.PowerOfTwo)]
+    [InlineData("random", AlgorithmNames.Random)]
+    [InlineData("consistent_hash", AlgorithmNames.ConsistentHash)]
     public void Load_AlgorithmAlias_MapsToCanonicalName(string spelling, string canonical)
     {
         var result = Load($"BalanceHub: {{ algorithm: {spelling} }}");
@@ -234,13 +240,47 @@ public sealed class ConfigLoaderTests : IDisposable
     }
 
     [Fact]
-    public void Load_KnownAlgorithmNotInThisBuild_SaysSo()
+    public void Load_LoadBalancingSection_AndPoolOverrides()
     {
-        var result = Load("BalanceHub: { algorithm: ip_hash }");
+        var o = Load("""
+            load-balancing:
+              hash-key: header:X-User
+              virtual-nodes: 50
+              when-all-unhealthy: panic
+              panic-threshold: 30
+            pools:
+              - name: api
+                paths: [/api]
+                algorithm: consistent-hash
+                hash-key: cookie:session
+            """).Options!;
+
+        Assert.Equal(new HashKey(HashKeySource.Header, "X-User"), o.LoadBalancing.HashKey);
+        Assert.Equal(50, o.LoadBalancing.VirtualNodes);
+        Assert.Equal(AllUnhealthyMode.Panic, o.LoadBalancing.WhenAllUnhealthy);
+        Assert.Equal(30, o.LoadBalancing.PanicThreshold);
+        Assert.Equal(new HashKey(HashKeySource.Header, "X-User"), o.Pools[0].HashKey);
+        Assert.Equal(new HashKey(HashKeySource.Cookie, "session"), o.Pools[1].HashKey);
+        Assert.Equal(50, o.Pools[1].VirtualNodes);
+    }
+
+    [Fact]
+    public void Load_LoadBalancingMistakes_AreNamed()
+    {
+        var result = Load("""
+            load-balancing:
+              hash-key: header
+              virtual-nodes: 0
+              panic-threshold: 20
+            """);
 
         Assert.Equal(
-            $"BalanceHub.algorithm (line 1): ip_hash (ip-hash) is not available in this version; use one of {string.Join(", ", AlgorithmNames.All)}",
-            Assert.Single(result.Errors));
+            [
+                "load-balancing.hash-key (line 2): header is not a hash key (client-ip, header:NAME, cookie:NAME or path)",
+                "load-balancing.virtual-nodes (line 3): 0 is not a number of virtual nodes (1-10000)",
+                "load-balancing.panic-threshold (line 4): only applies with when-all-unhealthy: panic",
+            ],
+            result.Errors);
     }
 
     [Fact]

@@ -1,0 +1,37 @@
+using Yarp.ReverseProxy.Model;
+
+namespace Balancer.LoadBalancing;
+
+/// <summary>
+/// Proxy pipeline step right after load balancing: counts the request against the chosen backend while it is in
+/// flight, in pools whose algorithm is one of the least-connections ones. (YARP skips the policy when only one
+/// backend is available, so counting cannot happen at pick time.)
+/// </summary>
+internal static class InFlightStep
+{
+    public static Task InvokeAsync(HttpContext context, Func<Task> next)
+    {
+        var proxy = context.GetReverseProxyFeature();
+        var cluster = proxy.Route.Cluster;
+        var tracker = cluster is null ? null : InFlightTracker.ForPolicy(cluster, proxy.Cluster.Config.LoadBalancingPolicy);
+        if (tracker is null || proxy.AvailableDestinations.Count != 1)
+        {
+            return next();
+        }
+
+        return CountAsync(tracker, proxy.AvailableDestinations[0], next);
+    }
+
+    private static async Task CountAsync(InFlightTracker tracker, DestinationState destination, Func<Task> next)
+    {
+        tracker.Acquire(destination);
+        try
+        {
+            await next().ConfigureAwait(false);
+        }
+        finally
+        {
+            tracker.Release(destination);
+        }
+    }
+}
