@@ -26,6 +26,9 @@ public sealed record FakeBackendOptions
     /// <summary>When true, <c>/health</c> answers 503.</summary>
     public bool Unhealthy { get; init; }
 
+    /// <summary>When true, requests (but <c>/health</c>) are read and never answered, until the client gives up.</summary>
+    public bool Hang { get; init; }
+
     /// <summary>A balancer's control plane to register with on start and leave on stop; none by default.</summary>
     public IPEndPoint? Register { get; init; }
 

@@ -16,13 +16,14 @@ internal static class Program
         var failStatus = new Option<int?>("--fail-status") { Description = "Answer requests (but /health) with this status.", HelpName = "STATUS" };
         var failRate = new Option<double>("--fail-rate") { Description = "Share of requests that fail with --fail-status, 0..1.", DefaultValueFactory = _ => 1.0 };
         var unhealthy = new Option<bool>("--unhealthy") { Description = "Answer /health with 503." };
+        var hang = new Option<bool>("--hang") { Description = "Read requests (but /health) and never answer them." };
         var register = new Option<string>("--register") { Description = "Register with a balancer's control plane on start, leave on stop.", HelpName = "HOST:PORT" };
         var paths = new Option<string[]>("--paths") { Description = "With --register: only these path prefixes are routed here.", AllowMultipleArgumentsPerToken = true };
         var clients = new Option<string[]>("--clients") { Description = "With --register: only these client IPs/CIDRs are routed here.", AllowMultipleArgumentsPerToken = true };
         var weight = new Option<int?>("--weight") { Description = "With --register: this backend's weight." };
         var root = new RootCommand("A fake backend: answers JSON {server, method, path, query, headers} and GET /health.")
         {
-            port, name, bind, latency, failStatus, failRate, unhealthy, register, paths, clients, weight,
+            port, name, bind, latency, failStatus, failRate, unhealthy, hang, register, paths, clients, weight,
         };
 
         var parsed = root.Parse(args);
@@ -104,6 +105,7 @@ internal static class Program
             FailStatus = parsed.GetValue(failStatus),
             FailRate = parsed.GetValue(failRate),
             Unhealthy = parsed.GetValue(unhealthy),
+            Hang = parsed.GetValue(hang),
             Register = balancer,
             Paths = pathList,
             Clients = clientList,

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Serialization;
 using Balancer.Configuration;
+using Balancer.Health;
 using Balancer.Hosting;
 using Balancer.Registry;
 using Yarp.ReverseProxy;
@@ -29,15 +30,25 @@ internal static class AdminEndpoints
 
         admin.MapGet("/health", () => Results.Json(new AdminHealth("ok"), AdminJson.Default.AdminHealth));
 
-        admin.MapGet("/backends", (BackendRegistry registry, IProxyStateLookup state) =>
-            Results.Json(registry.Current.Pools.SelectMany(p => p.Backends).Select(b => View(b, state)).ToList(), AdminJson.Default.ListBackendView));
+        admin.MapGet("/backends", (BackendRegistry registry, IProxyStateLookup state, ActiveHealthChecker health) =>
+            Results.Json(registry.Current.Pools.SelectMany(p => p.Backends).Select(b => View(b, state, health)).ToList(), AdminJson.Default.ListBackendView));
 
-        admin.MapGet("/backends/{**address}", (string address, BackendRegistry registry, IProxyStateLookup state) =>
+        admin.MapGet("/backends/{**address}", (string address, BackendRegistry registry, IProxyStateLookup state, ActiveHealthChecker health) =>
             WithAddress(address, normalized => Find(registry, normalized) is { } backend
-                ? Results.Json(View(backend, state), AdminJson.Default.BackendView)
+                ? Results.Json(View(backend, state, health), AdminJson.Default.BackendView)
                 : Problem(StatusCodes.Status404NotFound, $"{normalized} is not a backend")));
 
-        admin.MapPost("/backends", async (HttpRequest request, BackendRegistry registry, IProxyStateLookup state) =>
+        // Drain: no new requests; removed once idle (or at the drain timeout).
+        admin.MapPost("/backends/{**address}", (string address, HttpRequest request, BackendRegistry registry, IProxyStateLookup state, ActiveHealthChecker health) =>
+            address.EndsWith("/drain", StringComparison.OrdinalIgnoreCase)
+                ? WithAddressAsync(address[..^"/drain".Length], async normalized =>
+                {
+                    var result = await registry.ApplyAsync(new RegistryChange.Drain(normalized), request.HttpContext.RequestAborted).ConfigureAwait(false);
+                    return result.Succeeded ? Results.Json(View(result.Backend!, state, health), AdminJson.Default.BackendView, statusCode: StatusCodes.Status202Accepted) : Refused(result);
+                })
+                : Task.FromResult(Problem(StatusCodes.Status404NotFound, "POST /backends/{address}/drain drains a backend; POST /backends adds one")));
+
+        admin.MapPost("/backends", async (HttpRequest request, BackendRegistry registry, IProxyStateLookup state, ActiveHealthChecker health) =>
         {
             var body = await BackendRequest.ReadAsync(request, BackendRequest.Create).ConfigureAwait(false);
             if (body.Error is not null)
@@ -48,11 +59,11 @@ internal static class AdminEndpoints
             var change = new RegistryChange.Register(body.Address!, body.Pool ?? PoolOptions.DefaultName, body.Weight, body.Paths, body.Clients, BackendSource.Api, MustBeNew: true);
             var result = await registry.ApplyAsync(change, request.HttpContext.RequestAborted).ConfigureAwait(false);
             return result.Succeeded
-                ? Results.Json(View(result.Backend!, state), AdminJson.Default.BackendView, statusCode: StatusCodes.Status201Created)
+                ? Results.Json(View(result.Backend!, state, health), AdminJson.Default.BackendView, statusCode: StatusCodes.Status201Created)
                 : Refused(result);
         });
 
-        admin.MapPut("/backends/{**address}", (string address, HttpRequest request, BackendRegistry registry, IProxyStateLookup state) =>
+        admin.MapPut("/backends/{**address}", (string address, HttpRequest request, BackendRegistry registry, IProxyStateLookup state, ActiveHealthChecker health) =>
             WithAddressAsync(address, async normalized =>
             {
                 var body = await BackendRequest.ReadAsync(request, BackendRequest.Update).ConfigureAwait(false);
@@ -62,7 +73,7 @@ internal static class AdminEndpoints
                 }
 
                 var result = await registry.ApplyAsync(new RegistryChange.SetWeight(normalized, body.Weight!.Value), request.HttpContext.RequestAborted).ConfigureAwait(false);
-                return result.Succeeded ? Results.Json(View(result.Backend!, state), AdminJson.Default.BackendView) : Refused(result);
+                return result.Succeeded ? Results.Json(View(result.Backend!, state, health), AdminJson.Default.BackendView) : Refused(result);
             }));
 
         admin.MapDelete("/backends/{**address}", (string address, HttpRequest request, BackendRegistry registry) =>
@@ -94,7 +105,7 @@ internal static class AdminEndpoints
 
     private static IResult Problem(int status, string detail) => Results.Problem(statusCode: status, detail: detail);
 
-    private static BackendView View(BackendEntry backend, IProxyStateLookup state)
+    private static BackendView View(BackendEntry backend, IProxyStateLookup state, ActiveHealthChecker checker)
     {
         DestinationState? destination = null;
         if (state.TryGetCluster(backend.Pool, out var cluster))
@@ -102,13 +113,21 @@ internal static class AdminEndpoints
             cluster.Destinations.TryGetValue(backend.Address, out destination);
         }
 
-        var health = destination?.Health.Active ?? DestinationHealth.Unknown;
+        var probes = checker.StateOf(backend.Pool, backend.Address);
+        var health = probes?.Health ?? BackendHealth.Unknown;
+        var outliers = destination is null ? null : OutlierDetector.StateOf(destination);
+        var ejected = destination?.Health.Passive == DestinationHealth.Unhealthy;
         return new BackendView(
             backend.Address,
             backend.Pool,
             backend.Weight,
-            health != DestinationHealth.Unhealthy,
+            health != BackendHealth.Unhealthy && !ejected,
             health.ToString().ToLowerInvariant(),
+            probes?.Reason,
+            probes?.LastProbe,
+            ejected,
+            ejected ? outliers?.EjectedUntil : null,
+            backend.DrainingSince is not null,
             destination?.ConcurrentRequestCount ?? 0,
             backend.Paths,
             [.. backend.Clients.Networks.Select(n => n.ToString())],
@@ -117,11 +136,16 @@ internal static class AdminEndpoints
 }
 
 /// <summary>A backend as the admin API shows it.</summary>
-/// <param name="Healthy">False only once a health check has failed it; a backend not yet probed counts as healthy.</param>
-/// <param name="Health">healthy, unhealthy, or unknown (not probed yet, or checks off).</param>
+/// <param name="Healthy">False once a health check has failed it or outlier detection has ejected it.</param>
+/// <param name="Health">Active checks: healthy, unhealthy, or unknown (not probed yet, or checks off).</param>
+/// <param name="HealthReason">The probe that made it so, e.g. "GET /health: 503, expected 200-399 (2 failures in a row)".</param>
+/// <param name="LastProbe">The latest probe's outcome.</param>
+/// <param name="Ejected">Outlier detection took it out; it returns at <paramref name="EjectedUntil"/>.</param>
+/// <param name="Draining">It takes no new requests and is removed once idle.</param>
 /// <param name="Source">config, control-plane or api.</param>
 internal sealed record BackendView(
-    string Address, string Pool, int Weight, bool Healthy, string Health, int ActiveConnections,
+    string Address, string Pool, int Weight, bool Healthy, string Health, string? HealthReason, string? LastProbe,
+    bool Ejected, DateTimeOffset? EjectedUntil, bool Draining, int ActiveConnections,
     IReadOnlyList<string> Paths, IReadOnlyList<string> Clients, string Source);
 
 internal sealed record AdminHealth(string Status);

@@ -15,8 +15,17 @@ public sealed record BalancerOptions
     /// <summary>The REST admin API.</summary>
     public required AdminOptions Admin { get; init; }
 
-    /// <summary>Active health checks of backends.</summary>
+    /// <summary>Active health checks of backends (the defaults; each pool may override them).</summary>
     public required HealthCheckOptions HealthChecks { get; init; }
+
+    /// <summary>Passive health: ejecting backends that keep failing real requests.</summary>
+    public required OutlierDetectionOptions OutlierDetection { get; init; }
+
+    /// <summary>Retrying failed requests on another backend.</summary>
+    public required RetryOptions Retries { get; init; }
+
+    /// <summary>Draining a backend before it leaves.</summary>
+    public required DrainOptions Drain { get; init; }
 
     /// <summary>How algorithms behave: hashing keys, and what happens when no backend is healthy.</summary>
     public required LoadBalancingOptions LoadBalancing { get; init; }
@@ -70,6 +79,12 @@ public sealed record ProxyOptions
     /// <summary>How long a backend may stay silent (no headers, no body bytes) before the request fails with 504.</summary>
     public required TimeSpan ActivityTimeout { get; init; }
 
+    /// <summary>How long one try may wait for the backend's response headers (504 when it is the last try).</summary>
+    public required TimeSpan ResponseHeadersTimeout { get; init; }
+
+    /// <summary>A backend that joins or recovers takes a share of traffic growing linearly over this window (0: at once).</summary>
+    public required TimeSpan SlowStart { get; init; }
+
     /// <summary>The Retry-After sent with a 503 when no backend is available.</summary>
     public required TimeSpan RetryAfter { get; init; }
 
@@ -85,6 +100,12 @@ public sealed record ProxyLimits
     public long? MaxConcurrentConnections { get; init; }
     public required TimeSpan RequestHeadersTimeout { get; init; }
     public required TimeSpan KeepAliveTimeout { get; init; }
+
+    /// <summary>Requests one backend may have in flight at once; 0 for no limit.</summary>
+    public required int MaxRequestsPerBackend { get; init; }
+
+    /// <summary>How long a request waits for a backend below its limit before 503.</summary>
+    public required TimeSpan QueueTimeout { get; init; }
 }
 
 /// <summary>The TCP control plane through which backends register.</summary>
@@ -109,12 +130,85 @@ public sealed record AdminOptions
     public string? Token { get; init; }
 }
 
-/// <summary>Active HTTP health probes.</summary>
+/// <summary>How a backend is probed.</summary>
+public enum ProbeKind
+{
+    /// <summary>An HTTP request whose status must fall in the expected ranges.</summary>
+    Http,
+
+    /// <summary>A TCP connection that must be accepted.</summary>
+    Tcp,
+}
+
+/// <summary>Active health probes.</summary>
 public sealed record HealthCheckOptions
 {
     public required bool Enabled { get; init; }
+    public required ProbeKind Kind { get; init; }
+    public required string Method { get; init; }
     public required string Path { get; init; }
+
+    /// <summary>The statuses an HTTP probe counts as healthy.</summary>
+    public required StatusRanges Expect { get; init; }
+
     public required TimeSpan Interval { get; init; }
+    public required TimeSpan Timeout { get; init; }
+
+    /// <summary>Successes in a row that bring an unhealthy backend back.</summary>
+    public required int Rise { get; init; }
+
+    /// <summary>Failures in a row that take a healthy backend down.</summary>
+    public required int Fall { get; init; }
+}
+
+/// <summary>A set of HTTP status ranges, e.g. <c>200-399</c> or <c>200,204-206</c>.</summary>
+public sealed record StatusRanges(IReadOnlyList<(int From, int To)> Ranges)
+{
+    public bool Contains(int status) => Ranges.Any(r => status >= r.From && status <= r.To);
+
+    public override string ToString() => string.Join(",", Ranges.Select(r => r.From == r.To ? $"{r.From}" : $"{r.From}-{r.To}"));
+}
+
+/// <summary>Passive health (outlier detection).</summary>
+public sealed record OutlierDetectionOptions
+{
+    public required bool Enabled { get; init; }
+
+    /// <summary>Failed requests in a row (transport errors, timeouts, 5xx) that eject a backend.</summary>
+    public required int ConsecutiveFailures { get; init; }
+
+    /// <summary>The first ejection lasts this long; the n-th, n times as long.</summary>
+    public required TimeSpan BaseEjectionTime { get; init; }
+
+    public required TimeSpan MaxEjectionTime { get; init; }
+
+    /// <summary>Never eject more than this share of a pool.</summary>
+    public required int MaxEjectionPercent { get; init; }
+}
+
+/// <summary>Retrying a failed request on another backend.</summary>
+public sealed record RetryOptions
+{
+    /// <summary>Tries in all, the first included: 1 turns retries off.</summary>
+    public required int Attempts { get; init; }
+
+    /// <summary>Backend statuses worth another try.</summary>
+    public required IReadOnlySet<int> OnStatus { get; init; }
+
+    /// <summary>Methods safe to send twice. (A failed connect is retried whatever the method: nothing was sent.)</summary>
+    public required IReadOnlySet<string> Methods { get; init; }
+
+    /// <summary>Retries may add at most this percentage to the load.</summary>
+    public required int BudgetPercent { get; init; }
+
+    /// <summary>Request bodies up to this size are kept so they can be sent again; larger ones are not retried.</summary>
+    public required long MaxBufferedBody { get; init; }
+}
+
+/// <summary>Draining backends.</summary>
+public sealed record DrainOptions
+{
+    /// <summary>A draining backend is removed once idle, or after this long at the latest.</summary>
     public required TimeSpan Timeout { get; init; }
 }
 
@@ -168,6 +262,9 @@ public sealed record PoolOptions
 
     /// <summary>Ring points per backend of average weight in this pool.</summary>
     public int VirtualNodes { get; init; } = LoadBalancingOptions.DefaultVirtualNodes;
+
+    /// <summary>How this pool's backends are probed (the global settings unless the pool overrides them).</summary>
+    public HealthCheckOptions HealthChecks { get; init; } = ConfigLoader.NoHealthChecks;
 
     /// <summary>Path prefixes this pool serves; empty for the default pool (everything else).</summary>
     public required IReadOnlyList<string> Paths { get; init; }

@@ -19,6 +19,21 @@ public static partial class ConfigLoader
 
     private static readonly Dictionary<string, ProxyProtocol> Protocols = new() { ["HTTP"] = ProxyProtocol.Http, ["HTTPS"] = ProxyProtocol.Https };
     private static readonly Dictionary<string, AllUnhealthyMode> AllUnhealthyModes = new() { ["reject"] = AllUnhealthyMode.Reject, ["panic"] = AllUnhealthyMode.Panic };
+    private static readonly Dictionary<string, ProbeKind> ProbeKinds = new() { ["http"] = ProbeKind.Http, ["tcp"] = ProbeKind.Tcp };
+
+    /// <summary>Health checks as they are when nothing is configured: off.</summary>
+    public static readonly HealthCheckOptions NoHealthChecks = new()
+    {
+        Enabled = false,
+        Kind = ProbeKind.Http,
+        Method = "GET",
+        Path = "/health",
+        Expect = new StatusRanges([(200, 399)]),
+        Interval = TimeSpan.FromSeconds(10),
+        Timeout = TimeSpan.FromSeconds(2),
+        Rise = 2,
+        Fall = 2,
+    };
 
     /// <summary>The configuration file to read: <c>--config</c>, else <c>LB_CONFIG</c>, else <c>config.yaml</c>.</summary>
     public static string ConfigPath(string[] args, IReadOnlyDictionary<string, string> environment) =>
@@ -101,6 +116,8 @@ public static partial class ConfigLoader
             DrainTimeout = proxy.Value("drain-timeout", TimeSpan.FromSeconds(30), ValueParsers.Duration),
             ConnectTimeout = proxy.Value("connect-timeout", TimeSpan.FromSeconds(5), ValueParsers.Duration),
             ActivityTimeout = proxy.Value("activity-timeout", TimeSpan.FromSeconds(100), ValueParsers.Duration),
+            ResponseHeadersTimeout = proxy.Value("response-headers-timeout", TimeSpan.FromSeconds(30), ValueParsers.Duration),
+            SlowStart = proxy.Value("slow-start", TimeSpan.Zero, ValueParsers.Duration),
             RetryAfter = proxy.Value("retry-after", TimeSpan.FromSeconds(5), ValueParsers.Duration),
             Limits = new ProxyLimits
             {
@@ -112,6 +129,8 @@ public static partial class ConfigLoader
                     : null,
                 RequestHeadersTimeout = limits.Value("request-headers-timeout", TimeSpan.FromSeconds(30), ValueParsers.Duration),
                 KeepAliveTimeout = limits.Value("keep-alive-timeout", TimeSpan.FromSeconds(130), ValueParsers.Duration),
+                MaxRequestsPerBackend = limits.Value("max-requests-per-backend", 0, ValueParsers.Int(0, 1_000_000, "a number of requests")),
+                QueueTimeout = limits.Value("queue-timeout", TimeSpan.FromSeconds(1), ValueParsers.Duration),
             },
         };
 
@@ -132,14 +151,32 @@ public static partial class ConfigLoader
             Token = admin.String("token") is { Length: > 0 } token ? token : null,
         };
 
-        var health = root.Section("health-checks");
-        var healthOptions = new HealthCheckOptions
+        var healthOptions = ReadHealthChecks(root, NoHealthChecks);
+        var outliers = root.Section("outlier-detection");
+        var outlierOptions = new OutlierDetectionOptions
         {
-            Enabled = health.Value("enabled", false, ValueParsers.Bool),
-            Path = health.Value("path", "/health", ValueParsers.PathPrefix),
-            Interval = health.Value("interval", TimeSpan.FromSeconds(10), ValueParsers.Duration),
-            Timeout = health.Value("timeout", TimeSpan.FromSeconds(2), ValueParsers.Duration),
+            Enabled = outliers.Value("enabled", true, ValueParsers.Bool),
+            ConsecutiveFailures = outliers.Value("consecutive-failures", 5, ValueParsers.Int(1, 1000, "a count")),
+            BaseEjectionTime = outliers.Value("base-ejection-time", TimeSpan.FromSeconds(30), ValueParsers.Duration),
+            MaxEjectionTime = outliers.Value("max-ejection-time", TimeSpan.FromMinutes(5), ValueParsers.Duration),
+            MaxEjectionPercent = outliers.Value("max-ejection-percent", 50, ValueParsers.Int(0, 100, "a percentage")),
         };
+        if (outlierOptions.MaxEjectionTime < outlierOptions.BaseEjectionTime)
+        {
+            outliers.Error("max-ejection-time", $"is shorter than base-ejection-time ({FormatDuration(outlierOptions.BaseEjectionTime)})");
+        }
+
+        var retries = root.Section("retries");
+        var retryOptions = new RetryOptions
+        {
+            Attempts = retries.Value("attempts", 3, ValueParsers.Int(1, 10, "a number of tries")),
+            OnStatus = (retries.Values("on-status", ValueParsers.Int(400, 599, "an error status")) ?? [502, 503, 504]).ToHashSet(),
+            Methods = (retries.Values<string>("methods", ValueParsers.Method) ?? ["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]).ToHashSet(StringComparer.OrdinalIgnoreCase),
+            BudgetPercent = retries.Value("budget-percent", 20, ValueParsers.Int(0, 100, "a percentage")),
+            MaxBufferedBody = retries.Value("max-buffered-body", 64L * 1024, ValueParsers.Size),
+        };
+        var drain = root.Section("drain");
+        var drainOptions = new DrainOptions { Timeout = drain.Value("timeout", TimeSpan.FromSeconds(60), ValueParsers.Duration) };
 
         var balancing = root.Section("load-balancing");
         var loadBalancing = new LoadBalancingOptions
@@ -163,11 +200,12 @@ public static partial class ConfigLoader
                 Algorithm = algorithm,
                 HashKey = loadBalancing.HashKey,
                 VirtualNodes = loadBalancing.VirtualNodes,
+                HealthChecks = healthOptions,
                 Paths = [],
                 Backends = ReadBackends(root, seen),
             },
         };
-        pools.AddRange(ReadPools(root, algorithm, loadBalancing, seen));
+        pools.AddRange(ReadPools(root, algorithm, loadBalancing, healthOptions, seen));
 
         CheckDistinctPorts(root, ("BalanceHub:listen", "BalanceHub.listen", listen), ("BalanceHub:tcpListener", "BalanceHub.tcpListener", tcpListener), ("admin:port", "admin.port", adminOptions.Port));
 
@@ -177,6 +215,9 @@ public static partial class ConfigLoader
             ControlPlane = controlPlaneOptions,
             Admin = adminOptions,
             HealthChecks = healthOptions,
+            OutlierDetection = outlierOptions,
+            Retries = retryOptions,
+            Drain = drainOptions,
             LoadBalancing = loadBalancing,
             Redis = redis,
             Algorithm = algorithm,
@@ -186,6 +227,33 @@ public static partial class ConfigLoader
             Debug = debug,
         };
     }
+
+    /// <summary>
+    /// The <c>health-checks</c> section of <paramref name="parent"/> read over <paramref name="defaults"/>: a pool's
+    /// section overrides only what it names, and a pool that has the section means checks on unless it says not.
+    /// </summary>
+    private static HealthCheckOptions ReadHealthChecks(ConfigSection parent, HealthCheckOptions defaults)
+    {
+        var present = parent.Path.Length > 0 && parent.Has("health-checks");
+        var health = parent.Section("health-checks");
+        return new HealthCheckOptions
+        {
+            Enabled = health.Value("enabled", defaults.Enabled || present, ValueParsers.Bool),
+            Kind = health.Value("type", defaults.Kind, ValueParsers.OneOf(ProbeKinds)),
+            Method = health.Value("method", defaults.Method, ValueParsers.Method),
+            Path = health.Value("path", defaults.Path, ValueParsers.PathPrefix),
+            Expect = health.Value("expect", defaults.Expect, ValueParsers.StatusRanges),
+            Interval = health.Value("interval", defaults.Interval, ValueParsers.Duration),
+            Timeout = health.Value("timeout", defaults.Timeout, ValueParsers.Duration),
+            Rise = health.Value("rise", defaults.Rise, ValueParsers.Int(1, 100, "a count")),
+            Fall = health.Value("fall", defaults.Fall, ValueParsers.Int(1, 100, "a count")),
+        };
+    }
+
+    private static string FormatDuration(TimeSpan duration) =>
+        duration.TotalMinutes == Math.Floor(duration.TotalMinutes) && duration >= TimeSpan.FromMinutes(1) ? $"{duration.TotalMinutes}m"
+        : duration.TotalSeconds == Math.Floor(duration.TotalSeconds) ? $"{duration.TotalSeconds}s"
+        : $"{duration.TotalMilliseconds}ms";
 
     private static RedisOptions ReadRedis(ConfigSection redis)
     {
@@ -266,7 +334,7 @@ public static partial class ConfigLoader
         return backends;
     }
 
-    private static List<PoolOptions> ReadPools(ConfigSection root, string defaultAlgorithm, LoadBalancingOptions defaults, HashSet<string> seenBackends)
+    private static List<PoolOptions> ReadPools(ConfigSection root, string defaultAlgorithm, LoadBalancingOptions defaults, HealthCheckOptions health, HashSet<string> seenBackends)
     {
         var pools = new List<PoolOptions>();
         var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
@@ -277,6 +345,7 @@ public static partial class ConfigLoader
             var algorithm = item.Value("algorithm", defaultAlgorithm, ValueParsers.Algorithm);
             var hashKey = item.Value("hash-key", defaults.HashKey, ValueParsers.HashKey);
             var virtualNodes = item.Value("virtual-nodes", defaults.VirtualNodes, ValueParsers.Int(1, 10_000, "a number of virtual nodes"));
+            var healthChecks = ReadHealthChecks(item, health);
             var paths = item.Values<string>("paths", ValueParsers.PathPrefix);
             var backends = ReadBackends(item, seenBackends);
             if (string.IsNullOrEmpty(name))
@@ -317,7 +386,7 @@ public static partial class ConfigLoader
                 }
             }
 
-            pools.Add(new PoolOptions { Name = name, Algorithm = algorithm, HashKey = hashKey, VirtualNodes = virtualNodes, Paths = paths, Backends = backends });
+            pools.Add(new PoolOptions { Name = name, Algorithm = algorithm, HashKey = hashKey, VirtualNodes = virtualNodes, HealthChecks = healthChecks, Paths = paths, Backends = backends });
         }
 
         return pools;

@@ -124,6 +124,46 @@ internal static class ValueParsers
     public static bool Algorithm(string raw, out string canonical, out string error) =>
         AlgorithmNames.TryResolve(raw, out canonical, out error);
 
+    /// <summary>A status or ranges of statuses: <c>200-399</c>, <c>200,204-206</c>.</summary>
+    public static bool StatusRanges(string raw, out StatusRanges ranges, out string error)
+    {
+        error = "";
+        ranges = null!;
+        var list = new List<(int From, int To)>();
+        foreach (var part in raw.Split(',', StringSplitOptions.TrimEntries))
+        {
+            var dash = part.IndexOf('-', StringComparison.Ordinal);
+            var from = dash < 0 ? part : part[..dash];
+            var to = dash < 0 ? part : part[(dash + 1)..];
+            if (!int.TryParse(from, NumberStyles.None, CultureInfo.InvariantCulture, out var low)
+                || !int.TryParse(to, NumberStyles.None, CultureInfo.InvariantCulture, out var high)
+                || low < 100 || high > 599 || high < low)
+            {
+                error = $"{raw} is not a status or range of statuses (e.g. 200-399, or 200,204)";
+                return false;
+            }
+
+            list.Add((low, high));
+        }
+
+        ranges = new StatusRanges(list);
+        return true;
+    }
+
+    /// <summary>An HTTP method token: letters (normalized to upper case).</summary>
+    public static bool Method(string raw, out string method, out string error)
+    {
+        error = "";
+        method = raw.ToUpperInvariant();
+        if (raw.Length is > 0 and <= 20 && raw.All(char.IsAsciiLetter))
+        {
+            return true;
+        }
+
+        error = $"{raw} is not an HTTP method";
+        return false;
+    }
+
     public static bool HashKey(string raw, out HashKey key, out string error) =>
         Balancer.LoadBalancing.HashKey.TryParse(raw, out key, out error);
 

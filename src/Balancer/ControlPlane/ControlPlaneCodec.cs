@@ -35,7 +35,8 @@ public enum FrameStatus
 public readonly record struct ControlFrame(byte Action, byte[] Payload);
 
 /// <summary>A decoded request: a backend on the sender's address at <paramref name="Port"/>.</summary>
-public sealed record RegistrationRequest(ControlAction Action, int Port, IReadOnlyList<string> Paths, IReadOnlyList<IPNetwork> Clients, int? Weight);
+/// <param name="Drain">With a remove of the whole backend: stop new requests now and remove it once idle.</param>
+public sealed record RegistrationRequest(ControlAction Action, int Port, IReadOnlyList<string> Paths, IReadOnlyList<IPNetwork> Clients, int? Weight, bool Drain = false);
 
 /// <summary>A decoded response.</summary>
 public readonly record struct ControlResponse(bool Succeeded, string Message);
@@ -53,7 +54,7 @@ public static class ControlPlaneCodec
     public const byte Succeeded = 0xFF;
     public const byte Failed = 0x00;
 
-    private static readonly string[] FieldNames = ["Port", "Paths", "Clients", "Weight"];
+    private static readonly string[] FieldNames = ["Port", "Paths", "Clients", "Weight", "Drain"];
 
     /// <summary>
     /// Reads one request frame from the front of <paramref name="buffer"/> and slices it off. A wrong magic is
@@ -127,6 +128,7 @@ public static class ControlPlaneCodec
 
         int? port = null;
         int? weight = null;
+        var drain = false;
         var paths = new List<string>();
         var clients = new List<IPNetwork>();
         var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
@@ -167,6 +169,7 @@ public static class ControlPlaneCodec
             {
                 "Port" => TryReadPort(ref reader, out port, out error),
                 "Weight" => TryReadWeight(ref reader, out weight, out error),
+                "Drain" => TryReadBool(ref reader, field, out drain, out error),
                 "Paths" => TryReadList(ref reader, field, paths, ValueParsers.PathPrefix, out error),
                 _ => TryReadList(ref reader, field, clients, NetworkList.TryParseNetwork, out error),
             };
@@ -188,7 +191,13 @@ public static class ControlPlaneCodec
             return false;
         }
 
-        request = new RegistrationRequest(action, port.Value, [.. paths.Distinct(StringComparer.OrdinalIgnoreCase)], [.. clients.Distinct()], weight);
+        if (drain && (action != ControlAction.Remove || paths.Count > 0 || clients.Count > 0))
+        {
+            error = "Drain applies to removing a whole backend (0x0F with no Paths and no Clients)";
+            return false;
+        }
+
+        request = new RegistrationRequest(action, port.Value, [.. paths.Distinct(StringComparer.OrdinalIgnoreCase)], [.. clients.Distinct()], weight, drain);
         error = "";
         return true;
     }
@@ -234,6 +243,19 @@ public static class ControlPlaneCodec
 
         var text = reader.TokenType is JsonTokenType.Number or JsonTokenType.String ? Encoding.UTF8.GetString(reader.ValueSpan) : Describe(reader.TokenType);
         error = $"Weight: {text} is not a weight (0-1000000)";
+        return false;
+    }
+
+    private static bool TryReadBool(ref Utf8JsonReader reader, string field, out bool value, out string error)
+    {
+        error = "";
+        value = reader.TokenType == JsonTokenType.True;
+        if (reader.TokenType is JsonTokenType.True or JsonTokenType.False)
+        {
+            return true;
+        }
+
+        error = $"{field}: expected true or false";
         return false;
     }
 
@@ -318,6 +340,11 @@ public static class ControlPlaneCodec
             if (request.Weight is { } weight)
             {
                 writer.WriteNumber("Weight", weight);
+            }
+
+            if (request.Drain)
+            {
+                writer.WriteBoolean("Drain", true);
             }
 
             writer.WriteEndObject();

@@ -141,9 +141,12 @@ internal sealed partial class ControlPlaneHandler(BalancerOptions options, Backe
         }
 
         var address = $"http://{new IPEndPoint(peer, request.Port)}";
-        RegistryChange change = request.Action == ControlAction.Add
-            ? new RegistryChange.Register(address, Configuration.PoolOptions.DefaultName, request.Weight, request.Paths, request.Clients, BackendSource.ControlPlane)
-            : new RegistryChange.Deregister(address, request.Paths, request.Clients);
+        RegistryChange change = request switch
+        {
+            { Action: ControlAction.Add } => new RegistryChange.Register(address, Configuration.PoolOptions.DefaultName, request.Weight, request.Paths, request.Clients, BackendSource.ControlPlane),
+            { Drain: true } => new RegistryChange.Drain(address),
+            _ => new RegistryChange.Deregister(address, request.Paths, request.Clients),
+        };
         var result = await registry.ApplyAsync(change).ConfigureAwait(false);
         LogChange(logger, peer, request.Action, result.Succeeded, result.Message);
         return new ControlResponse(result.Succeeded, result.Message);

@@ -42,7 +42,10 @@ public static partial class BalancerApp
 
         try
         {
+            // Know which backends are up before taking traffic: every backend's first probe is answered (or timed out).
+            await app.Services.GetRequiredService<ActiveHealthChecker>().StartAsync().ConfigureAwait(false);
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
+            app.Services.GetRequiredService<DrainMonitor>().Start();
         }
         catch
         {
@@ -96,7 +99,15 @@ public static partial class BalancerApp
         services.AddSingleton<IProxyConfigProvider>(sp => sp.GetRequiredService<RoutingConfigProvider>());
         services.AddSingleton<IConfigChangeListener>(sp => sp.GetRequiredService<RoutingConfigProvider>());
         services.AddSingleton<IRoutingPublisher>(sp => sp.GetRequiredService<RoutingConfigProvider>());
-        services.AddSingleton(sp => new BackendRegistry(options, store, sp.GetRequiredService<IRoutingPublisher>(), sp.GetRequiredService<ILogger<BackendRegistry>>()));
+        services.AddSingleton(sp => new BackendRegistry(options, store, sp.GetRequiredService<IRoutingPublisher>(), sp.GetRequiredService<ILogger<BackendRegistry>>(), sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<ActiveHealthChecker>();
+        services.AddSingleton<DrainMonitor>();
+        services.AddSingleton(sp => new SlowStart(options.Proxy.SlowStart, sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<OutlierDetector>();
+        services.AddSingleton<IPassiveHealthCheckPolicy>(sp => sp.GetRequiredService<OutlierDetector>());
+        services.AddSingleton(sp => new RetryStep(options, sp.GetRequiredService<TimeProvider>(), Random.Shared, sp.GetRequiredService<ILogger<RetryStep>>()));
+        services.AddSingleton(sp => new SlowStartStep(sp.GetRequiredService<SlowStart>(), Random.Shared));
+        services.AddSingleton<ConcurrencyLimitStep>();
         services.AddSingleton<ControlPlaneHandler>();
         services.AddSingleton<RestrictionStep>();
         services.AddSingleton<IForwarderHttpClientFactory, BackendHttpClientFactory>();
@@ -128,13 +139,19 @@ public static partial class BalancerApp
         AdminEndpoints.Map(app, options.Admin);
         var errors = app.Services.GetRequiredService<ProxyErrors>();
         var restrictions = app.Services.GetRequiredService<RestrictionStep>();
+        var retries = app.Services.GetRequiredService<RetryStep>();
+        var slowStart = app.Services.GetRequiredService<SlowStartStep>();
+        var limits = app.Services.GetRequiredService<ConcurrencyLimitStep>();
         app.MapReverseProxy(pipeline =>
         {
             pipeline.Use(RequestBodyLimit.InvokeAsync);
             pipeline.Use(errors.InvokeAsync);
             pipeline.Use(restrictions.InvokeAsync);
+            pipeline.Use(retries.InvokeAsync); // everything below runs once per try
             pipeline.UseSessionAffinity();
             pipeline.UseLoadBalancing();
+            pipeline.Use(slowStart.InvokeAsync);
+            pipeline.Use(limits.InvokeAsync);
             pipeline.Use(InFlightStep.InvokeAsync);
             pipeline.UsePassiveHealthChecks();
         }).WithMetadata(new ListenerMetadata(ListenerKind.Proxy));

@@ -18,6 +18,7 @@ internal readonly record struct AccessLogEntry(
     TimeSpan Duration,
     string? Pool,
     string? Backend,
+    int Retries,
     string? UserAgent);
 
 /// <summary>
@@ -113,7 +114,7 @@ internal sealed partial class AccessLog : IHostedLifecycleService
         }
     }
 
-    /// <summary><c>time client "METHOD path?query PROTOCOL" status duration_ms pool backend "user-agent"</c></summary>
+    /// <summary><c>time client "METHOD path?query PROTOCOL" status duration_ms pool backend retries "user-agent"</c></summary>
     internal static void Format(StringBuilder line, in AccessLogEntry e)
     {
         var c = CultureInfo.InvariantCulture;
@@ -126,7 +127,8 @@ internal sealed partial class AccessLog : IHostedLifecycleService
             .Append(e.Status.ToString(c)).Append(' ')
             .Append(e.Duration.TotalMilliseconds.ToString("0.###", c)).Append(' ')
             .Append(e.Pool ?? "-").Append(' ')
-            .Append(e.Backend ?? "-").Append(" \"");
+            .Append(e.Backend ?? "-").Append(' ')
+            .Append(e.Retries.ToString(c)).Append(" \"");
         AppendQuoted(line, e.UserAgent ?? "-");
         line.Append("\"\n");
     }

@@ -38,6 +38,7 @@ internal sealed class AccessLogMiddleware(RequestDelegate next, AccessLog log, B
                 time.GetElapsedTime(started),
                 proxy?.Cluster?.Config.ClusterId,
                 proxy?.ProxiedDestination?.Model.Config.Address,
+                context.Features.Get<AttemptFeature>()?.Retries ?? 0,
                 request.Headers.UserAgent.Count > 0 ? request.Headers.UserAgent.ToString() : null));
         }
     }

@@ -8,10 +8,13 @@ internal static class DestinationMetadata
 {
     public const string Weight = "lb.weight";
     public const string Order = "lb.order";
+    public const string Draining = "lb.draining";
 
     public static int WeightOf(DestinationState destination) => Read(destination, Weight, 1);
 
     public static long OrderOf(DestinationState destination) => Read(destination, Order, long.MaxValue);
+
+    public static bool IsDraining(DestinationState destination) => destination.Model.Config.Metadata?.ContainsKey(Draining) == true;
 
     private static int Read(DestinationState destination, string key, int fallback) => (int)Read(destination, key, (long)fallback);
 

@@ -24,6 +24,7 @@ internal sealed class ProxyTransforms(BalancerOptions options) : ITransformProvi
         context.RequestTransforms.Add(new ForwardedHeadersTransform(options.Proxy.TrustedProxies));
         context.RequestTransforms.Add(new ConnectionListedRequestHeadersTransform());
         context.ResponseTransforms.Add(new ConnectionListedResponseHeadersTransform());
+        context.ResponseTransforms.Add(new RetryableStatusTransform(options.Retries));
     }
 }
 

@@ -7,7 +7,6 @@ using Balancer.Registry;
 using Microsoft.Extensions.Primitives;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
-using Yarp.ReverseProxy.Health;
 
 namespace Balancer.Proxy;
 
@@ -143,25 +142,16 @@ internal sealed partial class RoutingConfigProvider(BalancerOptions options, ISe
     private CompiledPool CompilePool(PoolSnapshot pool)
     {
         var restrictions = PoolRestrictions.Build(pool);
-        var health = options.HealthChecks;
         var cluster = new ClusterConfig
         {
             ClusterId = pool.Name,
             LoadBalancingPolicy = pool.Algorithm,
             HealthCheck = new HealthCheckConfig
             {
-                // Weight 0, unhealthy backends and what to do when none is left: see AvailableDestinationsPolicy.
+                // Weight 0, draining, health and what to do when none is left: see AvailableDestinationsPolicy.
+                // Active probes are ours (ActiveHealthChecker); passive outcomes go to OutlierDetector.
                 AvailableDestinationsPolicy = AvailableDestinationsPolicy.PolicyName,
-                Active = health.Enabled
-                    ? new ActiveHealthCheckConfig
-                    {
-                        Enabled = true,
-                        Interval = health.Interval,
-                        Timeout = health.Timeout,
-                        Policy = HealthCheckConstants.ActivePolicy.ConsecutiveFailures,
-                        Path = health.Path,
-                    }
-                    : null,
+                Passive = options.OutlierDetection.Enabled ? new PassiveHealthCheckConfig { Enabled = true, Policy = OutlierDetector.PolicyName } : null,
             },
             HttpRequest = new ForwarderRequestConfig { ActivityTimeout = options.Proxy.ActivityTimeout },
             Metadata = Metadata(pool, restrictions is not null),
@@ -200,18 +190,28 @@ internal sealed partial class RoutingConfigProvider(BalancerOptions options, ISe
             metadata[PoolRestrictions.MetadataKey] = "true";
         }
 
+        if (pool.Settings.HealthChecks.Enabled)
+        {
+            metadata[AvailableDestinationsPolicy.ActiveChecksMetadata] = "true";
+        }
+
         return metadata;
     }
 
-    private static DestinationConfig Destination(BackendEntry backend) => new()
+    private static DestinationConfig Destination(BackendEntry backend)
     {
-        Address = backend.Address,
-        Metadata = new Dictionary<string, string>
+        var metadata = new Dictionary<string, string>
         {
             [DestinationMetadata.Weight] = backend.Weight.ToString(CultureInfo.InvariantCulture),
             [DestinationMetadata.Order] = backend.Order.ToString(CultureInfo.InvariantCulture),
-        },
-    };
+        };
+        if (backend.DrainingSince is not null)
+        {
+            metadata[DestinationMetadata.Draining] = "1";
+        }
+
+        return new DestinationConfig { Address = backend.Address, Metadata = metadata };
+    }
 
     [LoggerMessage(EventId = 3101, Level = LogLevel.Error, Message = "The proxy failed to apply a routing update")]
     private static partial void LogApplyFailed(ILogger logger, Exception exception);

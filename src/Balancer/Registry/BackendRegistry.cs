@@ -22,6 +22,7 @@ public sealed partial class BackendRegistry : IAsyncDisposable
     private readonly SqliteRegistrationStore _store;
     private readonly IRoutingPublisher _publisher;
     private readonly ILogger<BackendRegistry> _logger;
+    private readonly TimeProvider _time;
     private readonly Channel<Pending> _queue = Channel.CreateBounded<Pending>(new BoundedChannelOptions(64 * 1024) { SingleReader = true });
     private readonly Task _writer;
     private ImmutableDictionary<string, BackendEntry> _registered;
@@ -29,8 +30,9 @@ public sealed partial class BackendRegistry : IAsyncDisposable
     private long _lastOrder;
     private long _lastVersion = 1;
 
-    public BackendRegistry(BalancerOptions options, SqliteRegistrationStore store, IRoutingPublisher publisher, ILogger<BackendRegistry> logger)
+    public BackendRegistry(BalancerOptions options, SqliteRegistrationStore store, IRoutingPublisher publisher, ILogger<BackendRegistry> logger, TimeProvider? time = null)
     {
+        _time = time ?? TimeProvider.System;
         _pools = options.Pools;
         _staticAddresses = options.Pools.SelectMany(p => p.Backends).Select(b => b.Address).ToHashSet(StringComparer.OrdinalIgnoreCase);
         _store = store;
@@ -60,6 +62,12 @@ public sealed partial class BackendRegistry : IAsyncDisposable
 
     /// <summary>Where registrations are stored.</summary>
     public string DatabasePath => _store.Path;
+
+    /// <summary>
+    /// Raised, on the registry's writer, after each new snapshot is stored and live. Handlers must be quick:
+    /// they hold up the next batch of changes.
+    /// </summary>
+    public event Action<RoutingSnapshot>? Published;
 
     /// <summary>Queues a change and completes when it is stored and live, or has been refused.</summary>
     public async Task<ChangeResult> ApplyAsync(RegistryChange change, CancellationToken cancellationToken = default)
@@ -175,6 +183,8 @@ public sealed partial class BackendRegistry : IAsyncDisposable
         {
             pending.Result.TrySetResult(result);
         }
+
+        Published?.Invoke(next);
     }
 
     private async Task RestoreAsync(RoutingSnapshot previous)
@@ -262,6 +272,16 @@ public sealed partial class BackendRegistry : IAsyncDisposable
                 return keptPaths.Count == before.Paths.Count && keptClients.Count == before.Clients.Networks.Count
                     ? (null, before, before, message)
                     : (null, before, shrunk, message);
+
+            case RegistryChange.Drain:
+                if (before is null)
+                {
+                    return (new ChangeResult(ChangeOutcome.NotFound, $"{address} is not registered"), null, null, "");
+                }
+
+                return before.DrainingSince is not null
+                    ? (null, before, before, $"{address} is already draining")
+                    : (null, before, before with { DrainingSince = _time.GetUtcNow() }, $"draining {address}: no new requests; it is removed once idle");
 
             case RegistryChange.SetWeight set:
                 if (before is null)

@@ -23,6 +23,9 @@ public abstract record RegistryChange(string Address)
 
     /// <summary>Sets the backend's weight.</summary>
     public sealed record SetWeight(string Address, int Weight) : RegistryChange(Address);
+
+    /// <summary>Stops new requests to the backend; it is removed once its requests in flight are done (or at the drain timeout).</summary>
+    public sealed record Drain(string Address) : RegistryChange(Address);
 }
 
 /// <summary>How a change ended.</summary>

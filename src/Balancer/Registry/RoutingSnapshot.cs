@@ -23,7 +23,8 @@ public enum BackendSource
 /// <param name="Paths">Path prefixes it is restricted to; empty serves every path no backend claims more specifically.</param>
 /// <param name="Clients">Client networks it is restricted to; empty serves every client.</param>
 /// <param name="Order">Sort key within its pool: configured backends first, then registrations in the order they arrived.</param>
-public sealed record BackendEntry(string Address, string Pool, int Weight, IReadOnlyList<string> Paths, NetworkList Clients, BackendSource Source, long Order)
+/// <param name="DrainingSince">When it was set to drain: it takes no new requests and leaves once idle.</param>
+public sealed record BackendEntry(string Address, string Pool, int Weight, IReadOnlyList<string> Paths, NetworkList Clients, BackendSource Source, long Order, DateTimeOffset? DrainingSince = null)
 {
     /// <summary>True when the backend serves only some paths or some clients.</summary>
     public bool IsRestricted => Paths.Count > 0 || Clients.Networks.Count > 0;

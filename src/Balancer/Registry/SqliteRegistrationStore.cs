@@ -35,6 +35,7 @@ public sealed class SqliteRegistrationStore : IDisposable
             PRIMARY KEY (address, network)
         );
         """,
+        "ALTER TABLE backends ADD COLUMN draining_since TEXT NULL;",
     ];
 
     private static readonly Lock BatteriesLock = new();
@@ -103,7 +104,7 @@ public sealed class SqliteRegistrationStore : IDisposable
         var clients = Group("SELECT address, network FROM backend_clients ORDER BY address, rowid");
         var entries = new List<BackendEntry>();
         using var command = _connection.CreateCommand();
-        command.CommandText = "SELECT address, pool, weight, source, seq FROM backends ORDER BY seq";
+        command.CommandText = "SELECT address, pool, weight, source, seq, draining_since FROM backends ORDER BY seq";
         using var reader = command.ExecuteReader();
         while (reader.Read())
         {
@@ -115,7 +116,8 @@ public sealed class SqliteRegistrationStore : IDisposable
                 paths.GetValueOrDefault(address) ?? [],
                 new NetworkList((clients.GetValueOrDefault(address) ?? []).Select(n => IPNetwork.Parse(n))),
                 Enum.Parse<BackendSource>(reader.GetString(3)),
-                reader.GetInt64(4)));
+                reader.GetInt64(4),
+                reader.IsDBNull(5) ? null : DateTimeOffset.Parse(reader.GetString(5), CultureInfo.InvariantCulture)));
         }
 
         return entries;
@@ -183,10 +185,11 @@ public sealed class RegistrationBatch : IDisposable
         _connection = connection;
         _transaction = transaction;
         _upsert = Command("""
-            INSERT INTO backends (address, pool, weight, source, seq, created_at, updated_at)
-            VALUES ($address, $pool, $weight, $source, $seq, $now, $now)
-            ON CONFLICT (address) DO UPDATE SET pool = excluded.pool, weight = excluded.weight, updated_at = excluded.updated_at
-            """, "$address", "$pool", "$weight", "$source", "$seq", "$now");
+            INSERT INTO backends (address, pool, weight, source, seq, created_at, updated_at, draining_since)
+            VALUES ($address, $pool, $weight, $source, $seq, $now, $now, $draining)
+            ON CONFLICT (address) DO UPDATE SET pool = excluded.pool, weight = excluded.weight, updated_at = excluded.updated_at,
+                draining_since = excluded.draining_since
+            """, "$address", "$pool", "$weight", "$source", "$seq", "$now", "$draining");
         _delete = Command("DELETE FROM backends WHERE address = $address", "$address");
         _addPath = Command("INSERT OR IGNORE INTO backend_paths (address, path) VALUES ($address, $value)", "$address", "$value");
         _removePath = Command("DELETE FROM backend_paths WHERE address = $address AND path = $value", "$address", "$value");
@@ -210,7 +213,8 @@ public sealed class RegistrationBatch : IDisposable
             }
             else
             {
-                Run(_upsert, after.Address, after.Pool, after.Weight, after.Source.ToString(), after.Order, DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture));
+                Run(_upsert, after.Address, after.Pool, after.Weight, after.Source.ToString(), after.Order, DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture),
+                    after.DrainingSince?.ToString("O", CultureInfo.InvariantCulture) ?? (object)DBNull.Value);
                 var oldPaths = before?.Paths ?? [];
                 var oldClients = before?.Clients.Networks.Select(n => n.ToString()) ?? [];
                 var newClients = after.Clients.Networks.Select(n => n.ToString()).ToList();

@@ -23,7 +23,7 @@ public sealed class AccessLogTests(ITestOutputHelper output)
 
             Assert.Equal(2, lines.Length);
             Assert.Matches(
-                $@"^\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{3}}Z 127\.0\.0\.1 ""GET /shop/cart\?id=%227%22 HTTP/1\.1"" 200 [\d.]+ default {backends[0].Address.ToString().TrimEnd('/')} ""probe/1\.0""$",
+                $@"^\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{3}}Z 127\.0\.0\.1 ""GET /shop/cart\?id=%227%22 HTTP/1\.1"" 200 [\d.]+ default {backends[0].Address.ToString().TrimEnd('/')} 0 ""probe/1\.0""$",
                 lines[0]);
             Assert.Contains("\"GET /second HTTP/1.1\" 200", lines[1], StringComparison.Ordinal);
         }
@@ -41,6 +41,6 @@ public sealed class AccessLogTests(ITestOutputHelper output)
 
         var line = Assert.Single(await File.ReadAllLinesAsync(path));
         Assert.Contains("\"GET /nobody-home HTTP/1.1\" 503 ", line, StringComparison.Ordinal);
-        Assert.Contains(" default - \"-\"", line, StringComparison.Ordinal);
+        Assert.Contains(" default - 0 \"-\"", line, StringComparison.Ordinal);
     }
 }

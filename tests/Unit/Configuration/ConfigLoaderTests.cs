@@ -240,6 +240,79 @@ public sealed class ConfigLoaderTests : IDisposable
     }
 
     [Fact]
+    public void Load_ResilienceDefaults_AreSafe()
+    {
+        var o = Load("").Options!;
+
+        Assert.False(o.HealthChecks.Enabled);
+        Assert.Equal((ProbeKind.Http, "GET", "/health", 2, 2), (o.HealthChecks.Kind, o.HealthChecks.Method, o.HealthChecks.Path, o.HealthChecks.Rise, o.HealthChecks.Fall));
+        Assert.True(o.HealthChecks.Expect.Contains(200) && o.HealthChecks.Expect.Contains(399) && !o.HealthChecks.Expect.Contains(404));
+        Assert.True(o.OutlierDetection.Enabled);
+        Assert.Equal(5, o.OutlierDetection.ConsecutiveFailures);
+        Assert.Equal(3, o.Retries.Attempts);
+        Assert.Equal([502, 503, 504], o.Retries.OnStatus.Order());
+        Assert.Contains("GET", o.Retries.Methods);
+        Assert.DoesNotContain("POST", o.Retries.Methods);
+        Assert.Equal(20, o.Retries.BudgetPercent);
+        Assert.Equal(TimeSpan.Zero, o.Proxy.SlowStart);
+        Assert.Equal(0, o.Proxy.Limits.MaxRequestsPerBackend);
+        Assert.Equal(TimeSpan.FromSeconds(60), o.Drain.Timeout);
+    }
+
+    [Fact]
+    public void Load_ResilienceSections_AndPoolHealthOverrides()
+    {
+        var o = Load("""
+            health-checks: { enabled: true, type: tcp, interval: 1s, timeout: 500ms, rise: 3, fall: 1 }
+            outlier-detection: { consecutive-failures: 2, base-ejection-time: 10s, max-ejection-time: 1m, max-ejection-percent: 30 }
+            retries: { attempts: 2, on-status: [503, 429], methods: [GET, post], budget-percent: 50, max-buffered-body: 1KB }
+            proxy: { response-headers-timeout: 3s, slow-start: 20s, limits: { max-requests-per-backend: 8, queue-timeout: 250ms } }
+            drain: { timeout: 5s }
+            pools:
+              - name: api
+                paths: [/api]
+                health-checks: { type: http, path: /ready, expect: "200,204-206" }
+            """).Options!;
+
+        Assert.Equal((true, ProbeKind.Tcp, 3, 1), (o.HealthChecks.Enabled, o.HealthChecks.Kind, o.HealthChecks.Rise, o.HealthChecks.Fall));
+        Assert.Equal(o.HealthChecks, o.Pools[0].HealthChecks);
+        var api = o.Pools[1].HealthChecks;
+        Assert.Equal((true, ProbeKind.Http, "/ready", TimeSpan.FromSeconds(1)), (api.Enabled, api.Kind, api.Path, api.Interval));
+        Assert.True(api.Expect.Contains(204) && api.Expect.Contains(200) && !api.Expect.Contains(201));
+        Assert.Equal((2, TimeSpan.FromSeconds(10), TimeSpan.FromMinutes(1), 30), (o.OutlierDetection.ConsecutiveFailures, o.OutlierDetection.BaseEjectionTime, o.OutlierDetection.MaxEjectionTime, o.OutlierDetection.MaxEjectionPercent));
+        Assert.Equal((2, 50, 1024L), (o.Retries.Attempts, o.Retries.BudgetPercent, o.Retries.MaxBufferedBody));
+        Assert.Equal([429, 503], o.Retries.OnStatus.Order());
+        Assert.Equal(["GET", "POST"], o.Retries.Methods.Order());
+        Assert.Equal((TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(20)), (o.Proxy.ResponseHeadersTimeout, o.Proxy.SlowStart));
+        Assert.Equal((8, TimeSpan.FromMilliseconds(250)), (o.Proxy.Limits.MaxRequestsPerBackend, o.Proxy.Limits.QueueTimeout));
+        Assert.Equal(TimeSpan.FromSeconds(5), o.Drain.Timeout);
+    }
+
+    [Fact]
+    public void Load_ResilienceMistakes_AreNamed()
+    {
+        var result = Load("""
+            health-checks: { type: udp, expect: 200-99, rise: 0, method: "G T" }
+            retries: { attempts: 0, on-status: [200, 600], methods: [FETCH!] }
+            outlier-detection: { base-ejection-time: 2m, max-ejection-time: 1m }
+            """);
+
+        Assert.Equal(
+            [
+                "health-checks.type (line 1): udp is not one of http, tcp",
+                "health-checks.method (line 1): G T is not an HTTP method",
+                "health-checks.expect (line 1): 200-99 is not a status or range of statuses (e.g. 200-399, or 200,204)",
+                "health-checks.rise (line 1): 0 is not a count (1-100)",
+                "retries.attempts (line 2): 0 is not a number of tries (1-10)",
+                "retries.on-status[0] (line 2): 200 is not an error status (400-599)",
+                "retries.on-status[1] (line 2): 600 is not an error status (400-599)",
+                "retries.methods[0] (line 2): FETCH! is not an HTTP method",
+                "outlier-detection.max-ejection-time (line 3): is shorter than base-ejection-time (2m)",
+            ],
+            result.Errors);
+    }
+
+    [Fact]
     public void Load_LoadBalancingSection_AndPoolOverrides()
     {
         var o = Load("""

@@ -104,7 +104,10 @@ public sealed class ControlPlaneCodecTests
     [InlineData(0xF0, """{"Port":1,"Paths":["api"]}""", "Paths[0]: api must start with /")]
     [InlineData(0xF0, """{"Port":1,"Paths":[7]}""", "Paths[0]: expected a string")]
     [InlineData(0xF0, """{"Port":1,"Weight":-2}""", "Weight: -2 is not a weight (0-1000000)")]
-    [InlineData(0xF0, """{"Port":1,"Prot":2}""", "unknown field Prot (fields: Port, Paths, Clients, Weight)")]
+    [InlineData(0xF0, """{"Port":1,"Prot":2}""", "unknown field Prot (fields: Port, Paths, Clients, Weight, Drain)")]
+    [InlineData(0xF0, """{"Port":1,"Drain":true}""", "Drain applies to removing a whole backend (0x0F with no Paths and no Clients)")]
+    [InlineData(0x0F, """{"Port":1,"Drain":true,"Paths":["/a"]}""", "Drain applies to removing a whole backend (0x0F with no Paths and no Clients)")]
+    [InlineData(0x0F, """{"Port":1,"Drain":"yes"}""", "Drain: expected true or false")]
     [InlineData(0xF0, """{"Port":1,"Port":2}""", "Port is given twice")]
     public void TryParseRequest_BadPayload_SaysWhatIsWrong(byte action, string json, string expected)
     {
@@ -136,6 +139,16 @@ public sealed class ControlPlaneCodecTests
         Assert.Equal(["/a"], request.Paths);
         Assert.Equal([IPNetwork.Parse("::1/128")], request.Clients);
         Assert.Equal(3, request.Weight);
+    }
+
+    [Fact]
+    public void TryParseRequest_RemoveWithDrain_AsksForADrain()
+    {
+        var (_, frame, _, _) = Read(Frame(0x0F, """{"Port":8085,"Drain":true}"""));
+
+        Assert.True(ControlPlaneCodec.TryParseRequest(frame, out var request, out var error), error);
+        Assert.True(request.Drain);
+        Assert.Equal(ControlAction.Remove, request.Action);
     }
 
     [Fact]

@@ -151,6 +151,25 @@ public sealed class BackendRegistryTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Drain_MarksTheBackend_IsStored_AndIsIdempotent()
+    {
+        await _registry.ApplyAsync(Add("http://10.0.0.1:8085"));
+
+        var first = await _registry.ApplyAsync(new RegistryChange.Drain("http://10.0.0.1:8085"));
+        var again = await _registry.ApplyAsync(new RegistryChange.Drain("http://10.0.0.1:8085"));
+        var unknown = await _registry.ApplyAsync(new RegistryChange.Drain("http://10.0.0.9:1"));
+        var configured = await _registry.ApplyAsync(new RegistryChange.Drain("http://127.0.0.1:3001"));
+
+        Assert.Equal("draining http://10.0.0.1:8085: no new requests; it is removed once idle", first.Message);
+        Assert.Equal("http://10.0.0.1:8085 is already draining", again.Message);
+        Assert.True(again.Succeeded);
+        Assert.Equal(ChangeOutcome.NotFound, unknown.Outcome);
+        Assert.Equal(ChangeOutcome.Conflict, configured.Outcome);
+        Assert.NotNull(_registry.Current.Pools[0].Backends.Single(b => b.Address == "http://10.0.0.1:8085").DrainingSince);
+        Assert.NotNull(LoadStored().Single().DrainingSince);
+    }
+
+    [Fact]
     public async Task DatabaseFailure_AnswersFailure_AndLeavesRoutingUnchanged()
     {
         await _registry.ApplyAsync(Add("http://10.0.0.1:8085"));

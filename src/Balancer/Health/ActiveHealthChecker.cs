@@ -1,0 +1,187 @@
+using System.Collections.Concurrent;
+using Balancer.Configuration;
+using Balancer.Registry;
+using Yarp.ReverseProxy;
+using Yarp.ReverseProxy.Health;
+using Yarp.ReverseProxy.Model;
+
+namespace Balancer.Health;
+
+/// <summary>
+/// Active health checks: one loop per backend of every pool that has them on. A backend's first probe is sent the
+/// moment it appears, and the next only after the previous answered or timed out (probes never overlap), then every
+/// <c>interval</c>. State changes (see <see cref="HealthState"/>) are handed to YARP, which then stops or resumes
+/// sending the backend traffic, and logged with their reason. A backend that comes back up is also released from
+/// any outlier ejection its outage earned it.
+/// </summary>
+public sealed partial class ActiveHealthChecker : IAsyncDisposable
+{
+    private readonly BackendRegistry _registry;
+    private readonly IProxyStateLookup _proxy;
+    private readonly IDestinationHealthUpdater _updater;
+    private readonly OutlierDetector _outliers;
+    private readonly TimeProvider _time;
+    private readonly ILogger<ActiveHealthChecker> _logger;
+    private readonly Prober _prober;
+    private readonly ConcurrentDictionary<(string Pool, string Address), Loop> _loops = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Lock _sync = new();
+
+    public ActiveHealthChecker(BackendRegistry registry, IProxyStateLookup proxy, IDestinationHealthUpdater updater, OutlierDetector outliers, TimeProvider time, ILogger<ActiveHealthChecker> logger)
+    {
+        _registry = registry;
+        _proxy = proxy;
+        _updater = updater;
+        _outliers = outliers;
+        _time = time;
+        _logger = logger;
+        _prober = new Prober(time);
+    }
+
+    /// <summary>The active health of a backend, if its pool checks it.</summary>
+    public HealthState? StateOf(string pool, string address) => _loops.TryGetValue((pool, address), out var loop) ? loop.State : null;
+
+    /// <summary>
+    /// Starts probing every backend and waits until each is settled: up, or refused or answered wrongly, or timed
+    /// out <c>fall</c> times (a single timeout may be a cold start). So the balancer neither opens its doors before
+    /// it knows which backends are up nor waits long for dead ones: at most two probe timeouts and a second.
+    /// </summary>
+    public async Task StartAsync()
+    {
+        _registry.Published += Follow;
+        Follow(_registry.Current);
+        var settled = _loops.Values.Select(l => l.Settled.Task).ToList();
+        var longest = _registry.Current.Pools.Select(p => p.Settings.HealthChecks.Timeout).DefaultIfEmpty(TimeSpan.Zero).Max();
+        await Task.WhenAny(Task.WhenAll(settled), Task.Delay(2 * longest + TimeSpan.FromSeconds(1), _time)).ConfigureAwait(false);
+    }
+
+    /// <summary>Starts loops for backends that appeared and stops those of backends that left.</summary>
+    private void Follow(RoutingSnapshot snapshot)
+    {
+        lock (_sync)
+        {
+            if (_stopping.IsCancellationRequested)
+            {
+                return;
+            }
+
+            var wanted = snapshot.Pools
+                .Where(p => p.Settings.HealthChecks.Enabled)
+                .SelectMany(p => p.Backends.Select(b => (Key: (p.Name, b.Address), Check: p.Settings.HealthChecks)))
+                .ToDictionary(x => x.Key, x => x.Check);
+            foreach (var (key, loop) in _loops)
+            {
+                if (!wanted.ContainsKey(key))
+                {
+                    loop.Stop();
+                    _loops.TryRemove(key, out _);
+                }
+            }
+
+            foreach (var (key, check) in wanted)
+            {
+                if (!_loops.ContainsKey(key))
+                {
+                    var loop = new Loop(check, CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token));
+                    _loops[key] = loop;
+                    loop.Run = Task.Run(() => RunAsync(key.Item1, key.Item2, loop));
+                }
+            }
+        }
+    }
+
+    private async Task RunAsync(string pool, string address, Loop loop)
+    {
+        var backend = new Uri(address);
+        var token = loop.Cancellation.Token;
+        try
+        {
+            while (!token.IsCancellationRequested)
+            {
+                var result = await _prober.ProbeAsync(backend, loop.Check, token).ConfigureAwait(false);
+                if (token.IsCancellationRequested)
+                {
+                    break;
+                }
+
+                if (loop.State.Record(result.Success, result.Outcome, _time.GetUtcNow()))
+                {
+                    Apply(pool, address, loop.State);
+                }
+
+                if (loop.State.Settled || !(result.Success || result.TimedOut))
+                {
+                    loop.Settled.TrySetResult();
+                }
+
+                await Task.Delay(loop.Check.Interval, _time, token).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            loop.Settled.TrySetResult();
+        }
+    }
+
+    private void Apply(string pool, string address, HealthState state)
+    {
+        var health = state.Health == BackendHealth.Healthy ? DestinationHealth.Healthy : DestinationHealth.Unhealthy;
+        if (state.Health == BackendHealth.Healthy)
+        {
+            LogUp(_logger, address, pool, state.Reason ?? "");
+        }
+        else
+        {
+            LogDown(_logger, address, pool, state.Reason ?? "");
+        }
+
+        if (_proxy.TryGetCluster(pool, out var cluster) && cluster.Destinations.TryGetValue(address, out var destination))
+        {
+            _updater.SetActive(cluster, [new NewActiveDestinationHealth(destination, health)]);
+            if (health == DestinationHealth.Healthy)
+            {
+                _outliers.Pardon(cluster, destination);
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _registry.Published -= Follow;
+        List<Task> runs;
+        lock (_sync)
+        {
+            _stopping.Cancel();
+            runs = [.. _loops.Values.Select(l => l.Run)];
+        }
+
+        await Task.WhenAll(runs).ConfigureAwait(false);
+        foreach (var loop in _loops.Values)
+        {
+            loop.Cancellation.Dispose();
+        }
+
+        _prober.Dispose();
+        _stopping.Dispose();
+    }
+
+    [LoggerMessage(EventId = 5001, Level = LogLevel.Warning, Message = "Backend {Address} in pool {Pool} is down: {Reason}")]
+    private static partial void LogDown(ILogger logger, string address, string pool, string reason);
+
+    [LoggerMessage(EventId = 5002, Level = LogLevel.Information, Message = "Backend {Address} in pool {Pool} is up: {Reason}")]
+    private static partial void LogUp(ILogger logger, string address, string pool, string reason);
+
+    private sealed class Loop(HealthCheckOptions check, CancellationTokenSource cancellation)
+    {
+        public HealthCheckOptions Check { get; } = check;
+        public CancellationTokenSource Cancellation { get; } = cancellation;
+        public HealthState State { get; } = new(check.Rise, check.Fall);
+        public TaskCompletionSource Settled { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public Task Run { get; set; } = Task.CompletedTask;
+
+        public void Stop() => Cancellation.Cancel();
+    }
+}

@@ -1,0 +1,133 @@
+using System.Runtime.CompilerServices;
+using Balancer.Configuration;
+using Balancer.Proxy;
+using Yarp.ReverseProxy.Forwarder;
+using Yarp.ReverseProxy.Health;
+using Yarp.ReverseProxy.Model;
+
+namespace Balancer.Health;
+
+/// <summary>
+/// Passive health (outlier detection), as YARP's passive health-check policy: every proxied try counts for or
+/// against its backend (<see cref="OutlierState"/>). Failures are transport errors and timeouts (not the client's
+/// own aborts) and 5xx answers. An ejection takes the backend out of the pool until a timer on the injected clock
+/// brings it back, and never takes out more than <c>max-ejection-percent</c> of a pool.
+/// </summary>
+public sealed partial class OutlierDetector(BalancerOptions options, IClusterDestinationsUpdater updater, TimeProvider time, ILogger<OutlierDetector> logger)
+    : IPassiveHealthCheckPolicy
+{
+    public const string PolicyName = "lb-outliers";
+
+    private static readonly ConditionalWeakTable<DestinationState, Tracked> States = [];
+
+    public string Name => PolicyName;
+
+    /// <summary>The passive state of a backend, if any request has reached it.</summary>
+    public static OutlierState? StateOf(DestinationState destination) => States.TryGetValue(destination, out var tracked) ? tracked.State : null;
+
+    public void RequestProxied(HttpContext context, ClusterState cluster, DestinationState destination)
+    {
+        var settings = options.OutlierDetection;
+        if (!settings.Enabled)
+        {
+            return;
+        }
+
+        var failure = Failure(context);
+        var tracked = States.GetValue(destination, static _ => new Tracked());
+        TimeSpan? ejection;
+        lock (tracked)
+        {
+            var now = time.GetUtcNow();
+            if (failure is null)
+            {
+                tracked.State.RecordSuccess(settings, now);
+                return;
+            }
+
+            ejection = tracked.State.RecordFailure(settings, now, MayEject(cluster, settings));
+        }
+
+        if (ejection is { } duration)
+        {
+            Eject(cluster, destination, tracked, duration, failure);
+        }
+    }
+
+    /// <summary>What went wrong with this try, or null if it went well.</summary>
+    private static string? Failure(HttpContext context)
+    {
+        if (context.Features.Get<AttemptFeature>()?.TimedOut == true)
+        {
+            return "no response headers in time";
+        }
+
+        var error = context.Features.Get<IForwarderErrorFeature>()?.Error ?? ForwarderError.None;
+        return error switch
+        {
+            ForwarderError.None when context.Response.StatusCode >= 500 => $"answered {context.Response.StatusCode}",
+            ForwarderError.None => null,
+            ForwarderError.RequestTimedOut => "timed out",
+            ForwarderError.Request or ForwarderError.ResponseHeaders or ForwarderError.ResponseBodyDestination
+                or ForwarderError.RequestBodyDestination or ForwarderError.UpgradeResponseDestination => $"transport error ({error})",
+            _ => null, // the client's doing (aborted, bad body), not the backend's
+        };
+    }
+
+    private static bool MayEject(ClusterState cluster, OutlierDetectionOptions settings)
+    {
+        var all = cluster.Destinations.Values;
+        var ejected = all.Count(d => d.Health.Passive == DestinationHealth.Unhealthy);
+        return (ejected + 1) * 100 <= settings.MaxEjectionPercent * all.Count;
+    }
+
+    private void Eject(ClusterState cluster, DestinationState destination, Tracked tracked, TimeSpan duration, string reason)
+    {
+        LogEjected(logger, destination.Model.Config.Address, cluster.ClusterId, duration.TotalSeconds, reason);
+        destination.Health.Passive = DestinationHealth.Unhealthy;
+        updater.UpdateAvailableDestinations(cluster);
+        lock (tracked)
+        {
+            tracked.Timer?.Dispose();
+            tracked.Timer = time.CreateTimer(_ => Return(cluster, destination, tracked), null, duration, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    /// <summary>
+    /// Active health checks saw the backend down and then up again (<c>rise</c> probes in a row): an ejection that the
+    /// outage caused ends now rather than when its timer runs out. It comes back on probation like any other return.
+    /// </summary>
+    public void Pardon(ClusterState cluster, DestinationState destination)
+    {
+        if (States.TryGetValue(destination, out var tracked) && tracked.State.Ejected)
+        {
+            Return(cluster, destination, tracked);
+        }
+    }
+
+    private void Return(ClusterState cluster, DestinationState destination, Tracked tracked)
+    {
+        lock (tracked)
+        {
+            tracked.State.Return(time.GetUtcNow());
+            tracked.Timer?.Dispose();
+            tracked.Timer = null;
+        }
+
+        LogReturned(logger, destination.Model.Config.Address, cluster.ClusterId);
+        destination.Health.Passive = DestinationHealth.Unknown;
+        updater.UpdateAvailableDestinations(cluster);
+    }
+
+    [LoggerMessage(EventId = 5101, Level = LogLevel.Warning, Message = "Backend {Address} in pool {Pool} ejected for {Seconds}s: {Reason}")]
+    private static partial void LogEjected(ILogger logger, string address, string pool, double seconds, string reason);
+
+    [LoggerMessage(EventId = 5102, Level = LogLevel.Information, Message = "Backend {Address} in pool {Pool} is back from ejection, on probation")]
+    private static partial void LogReturned(ILogger logger, string address, string pool);
+
+    private sealed class Tracked
+    {
+        public OutlierState State { get; } = new();
+        public ITimer? Timer { get; set; }
+    }
+}

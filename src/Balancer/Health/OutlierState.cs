@@ -1,0 +1,80 @@
+using Balancer.Configuration;
+
+namespace Balancer.Health;
+
+/// <summary>
+/// Passive health of one backend, from the outcomes of real requests. <c>consecutive-failures</c> failures in a row
+/// eject it for <c>base-ejection-time</c> × the number of times it has been ejected (at most <c>max-ejection-time</c>).
+/// It comes back on probation: one failure ejects it again at once, until it has answered as many requests in a row
+/// as a streak of failures would need. A spell as long as <c>max-ejection-time</c> without trouble forgets past
+/// ejections. Pure: times are passed in.
+/// </summary>
+public sealed class OutlierState
+{
+    private int _streak;
+    private bool _probation;
+    private int _probationSuccesses;
+    private DateTimeOffset? _returnedAt;
+
+    public int Ejections { get; private set; }
+
+    public bool Ejected { get; private set; }
+
+    public DateTimeOffset? EjectedUntil { get; private set; }
+
+    /// <summary>
+    /// Records a failed request; when that ejects the backend, returns for how long. With <paramref name="mayEject"/>
+    /// false (the pool has already lost its allowed share), the streak is kept but nothing happens.
+    /// </summary>
+    public TimeSpan? RecordFailure(OutlierDetectionOptions options, DateTimeOffset now, bool mayEject = true)
+    {
+        if (Ejected)
+        {
+            return null; // requests that were in flight when it was ejected
+        }
+
+        _streak++;
+        if (_streak < (_probation ? 1 : options.ConsecutiveFailures) || !mayEject)
+        {
+            return null;
+        }
+
+        Ejections++;
+        _streak = 0;
+        _probation = false;
+        Ejected = true;
+        var duration = TimeSpan.FromTicks(Math.Min(options.BaseEjectionTime.Ticks * Ejections, options.MaxEjectionTime.Ticks));
+        EjectedUntil = now + duration;
+        return duration;
+    }
+
+    public void RecordSuccess(OutlierDetectionOptions options, DateTimeOffset now)
+    {
+        if (Ejected)
+        {
+            return;
+        }
+
+        _streak = 0;
+        if (_probation && ++_probationSuccesses >= options.ConsecutiveFailures)
+        {
+            _probation = false;
+        }
+
+        if (!_probation && Ejections > 0 && _returnedAt is { } returned && now - returned >= options.MaxEjectionTime)
+        {
+            Ejections = 0;
+        }
+    }
+
+    /// <summary>The ejection is over: back in the pool, on probation.</summary>
+    public void Return(DateTimeOffset now)
+    {
+        Ejected = false;
+        EjectedUntil = null;
+        _probation = true;
+        _probationSuccesses = 0;
+        _streak = 0;
+        _returnedAt = now;
+    }
+}

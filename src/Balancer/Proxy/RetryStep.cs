@@ -1,0 +1,144 @@
+using System.Runtime.CompilerServices;
+using Balancer.Configuration;
+using Microsoft.AspNetCore.Http.Features;
+using Yarp.ReverseProxy.Forwarder;
+using Yarp.ReverseProxy.Model;
+
+namespace Balancer.Proxy;
+
+/// <summary>
+/// Proxy pipeline step before load balancing: runs the rest of the pipeline (pick, count, forward) once per try.
+/// A try that fails before anything reached the client goes to a backend not tried yet, up to <c>retries.attempts</c>
+/// tries and within the pool's retry budget: a failed connect whatever the method (nothing was sent); a transport
+/// error, a timeout or a status of <c>retries.on-status</c> for idempotent methods only. Request bodies up to
+/// <c>retries.max-buffered-body</c> are kept so they can be sent again; larger ones are never retried. Each try
+/// waits at most <c>proxy.response-headers-timeout</c> for response headers; the last try that runs out answers 504.
+/// The client sees nothing of retries but the result (the access log and metrics count them).
+/// </summary>
+internal sealed partial class RetryStep(BalancerOptions options, TimeProvider time, Random random, ILogger<RetryStep> logger)
+{
+    private static readonly ConditionalWeakTable<ClusterState, RetryBudget> Budgets = [];
+
+    public async Task InvokeAsync(HttpContext context, Func<Task> next)
+    {
+        var retries = options.Retries;
+        var proxy = context.GetReverseProxyFeature();
+        var cluster = proxy.Route.Cluster!;
+        if (!Budgets.TryGetValue(cluster, out var budget))
+        {
+            budget = Budgets.GetValue(cluster, _ => new RetryBudget(retries.BudgetPercent));
+        }
+
+        budget.RecordRequest();
+        var attempt = new AttemptFeature { Budget = budget };
+        context.Features.Set(attempt);
+        var request = context.Request;
+        var idempotent = retries.Methods.Contains(request.Method);
+        var resendable = PrepareBody(context, retries.MaxBufferedBody);
+        var client = context.RequestAborted;
+        var candidates = proxy.AvailableDestinations;
+        List<DestinationState>? tried = null;
+        for (attempt.Number = 1; ; attempt.Number++)
+        {
+            var more = attempt.Number < retries.Attempts && resendable && candidates.Count - (tried?.Count ?? 0) > 1;
+            attempt.StatusRetryAllowed = more && idempotent;
+            attempt.Candidates = proxy.AvailableDestinations;
+            using var perTry = new CancellationTokenSource(options.Proxy.ResponseHeadersTimeout, time);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(client, perTry.Token);
+            attempt.StartTry(perTry);
+            context.RequestAborted = linked.Token;
+            try
+            {
+                await next().ConfigureAwait(false);
+            }
+            finally
+            {
+                context.RequestAborted = client;
+                attempt.EndTry(client);
+            }
+
+            if (client.IsCancellationRequested || context.Response.HasStarted)
+            {
+                return;
+            }
+
+            var retry = attempt.HeldBackStatus is not null
+                || (more && Retryable(context, attempt, idempotent) && budget.TryTake());
+            if (!retry)
+            {
+                if (attempt.TimedOut)
+                {
+                    context.Response.Clear();
+                    context.Response.StatusCode = StatusCodes.Status504GatewayTimeout;
+                    context.Features.Set<IForwarderErrorFeature>(new ProxyErrorFeature(ForwarderError.RequestTimedOut));
+                }
+
+                return;
+            }
+
+            var failed = proxy.ProxiedDestination;
+            (tried ??= []).Add(failed!);
+            LogRetry(logger, context.Request.Method, context.Request.Path.Value ?? "/", failed?.Model.Config.Address ?? "?", Why(context, attempt), attempt.Number + 1);
+            context.Response.Clear();
+            context.Features.Set<IForwarderErrorFeature>(null);
+            if (request.Body.CanSeek)
+            {
+                request.Body.Position = 0;
+            }
+
+            proxy.AvailableDestinations = Next(candidates, tried); // a DestinationState is a list of one: itself
+        }
+    }
+
+    /// <summary>Whether a try that failed without an answer may be sent again.</summary>
+    private static bool Retryable(HttpContext context, AttemptFeature attempt, bool idempotent)
+    {
+        if (attempt.TimedOut)
+        {
+            return idempotent;
+        }
+
+        var error = context.Features.Get<IForwarderErrorFeature>();
+        return error?.Error switch
+        {
+            // A refused or unreachable backend never saw the request: safe to send anywhere, whatever the method.
+            ForwarderError.Request when error.Exception is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError } => true,
+            ForwarderError.Request or ForwarderError.RequestTimedOut or ForwarderError.ResponseHeaders => idempotent,
+            _ => false,
+        };
+    }
+
+    private static string Why(HttpContext context, AttemptFeature attempt) =>
+        attempt.HeldBackStatus is { } status ? $"answered {status}"
+        : attempt.TimedOut ? "no response headers in time"
+        : context.Features.Get<IForwarderErrorFeature>()?.Exception?.Message ?? "transport error";
+
+    /// <summary>The next backend: of two untried ones drawn at random, the one with fewer requests in flight.</summary>
+    private DestinationState Next(IReadOnlyList<DestinationState> candidates, List<DestinationState> tried)
+    {
+        var left = candidates.Where(d => !tried.Contains(d)).ToList();
+        var a = left[random.Next(left.Count)];
+        var b = left[random.Next(left.Count)];
+        return b.ConcurrentRequestCount < a.ConcurrentRequestCount ? b : a;
+    }
+
+    /// <summary>True when the request can be sent again: no body, or one small enough to keep.</summary>
+    private static bool PrepareBody(HttpContext context, long max)
+    {
+        if (context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody == false)
+        {
+            return true;
+        }
+
+        if (context.Request.ContentLength is { } length && length <= max)
+        {
+            context.Request.EnableBuffering(bufferThreshold: (int)Math.Min(max, 64 * 1024), bufferLimit: max);
+            return true;
+        }
+
+        return false;
+    }
+
+    [LoggerMessage(EventId = 6001, Level = LogLevel.Debug, Message = "{Method} {Path}: {Backend} failed ({Reason}); try {Try} goes elsewhere")]
+    private static partial void LogRetry(ILogger logger, string method, string path, string backend, string reason, int @try);
+}

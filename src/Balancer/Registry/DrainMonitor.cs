@@ -1,0 +1,92 @@
+using Balancer.Configuration;
+using Yarp.ReverseProxy;
+
+namespace Balancer.Registry;
+
+/// <summary>
+/// Removes draining backends: once a draining backend has no request in flight, or <c>drain.timeout</c> after it
+/// began to drain, whichever comes first. Draining is stored with the registration, so a restart carries on.
+/// </summary>
+public sealed partial class DrainMonitor(BackendRegistry registry, IProxyStateLookup proxy, BalancerOptions options, TimeProvider time, ILogger<DrainMonitor> logger)
+    : IAsyncDisposable
+{
+    private static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(50);
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Lock _sync = new();
+    private readonly Dictionary<string, Task> _watching = new(StringComparer.OrdinalIgnoreCase);
+
+    public void Start()
+    {
+        registry.Published += Follow;
+        Follow(registry.Current);
+    }
+
+    private void Follow(RoutingSnapshot snapshot)
+    {
+        lock (_sync)
+        {
+            if (_stopping.IsCancellationRequested)
+            {
+                return;
+            }
+
+            foreach (var backend in snapshot.Pools.SelectMany(p => p.Backends).Where(b => b.DrainingSince is not null))
+            {
+                if (!_watching.ContainsKey(backend.Address))
+                {
+                    _watching[backend.Address] = Task.Run(() => WatchAsync(backend));
+                }
+            }
+        }
+    }
+
+    private async Task WatchAsync(BackendEntry backend)
+    {
+        var deadline = backend.DrainingSince!.Value + options.Drain.Timeout;
+        try
+        {
+            while (!_stopping.IsCancellationRequested)
+            {
+                var inFlight = proxy.TryGetCluster(backend.Pool, out var cluster) && cluster.Destinations.TryGetValue(backend.Address, out var destination)
+                    ? destination.ConcurrentRequestCount
+                    : 0;
+                var late = time.GetUtcNow() >= deadline;
+                if (inFlight == 0 || late)
+                {
+                    var result = await registry.ApplyAsync(new RegistryChange.Deregister(backend.Address, [], []), _stopping.Token).ConfigureAwait(false);
+                    LogDrained(logger, backend.Address, late ? $"drain timeout, {inFlight} request(s) still in flight" : "idle", result.Message);
+                    return;
+                }
+
+                await Task.Delay(Poll, time, _stopping.Token).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            lock (_sync)
+            {
+                _watching.Remove(backend.Address);
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        registry.Published -= Follow;
+        Task[] watching;
+        lock (_sync)
+        {
+            _stopping.Cancel();
+            watching = [.. _watching.Values];
+        }
+
+        await Task.WhenAll(watching).ConfigureAwait(false);
+        _stopping.Dispose();
+    }
+
+    [LoggerMessage(EventId = 3004, Level = LogLevel.Information, Message = "Drained {Address} ({Why}): {Result}")]
+    private static partial void LogDrained(ILogger logger, string address, string why, string result);
+}
