@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Proxy throughput, side by side in one run: the backend hit directly (the limit), plain YARP,
-# this balancer, and nginx and HAProxy as reverse proxies when installed. Each target gets a warm-up
+# this balancer (health checks, outlier detection and retries on), the same balancer with all three
+# off, and nginx and HAProxy as reverse proxies when installed. Each target gets a warm-up
 # (long enough for .NET's tiered JIT) and then a measured wrk run; the table gives requests/s,
 # p50 and p99, and each as a ratio to the backend hit directly.
 #
@@ -33,22 +34,38 @@ for p in src/Balancer src/FakeBackends bench/PlainYarp; do
   dotnet publish "$p" -c Release -o "$work/$(basename "$p")" --nologo -v quiet >/dev/null
 done
 
-BACKEND=$(free_port); LB=$(free_port); ADMIN=$(free_port); YARP=$(free_port); NGINX=$(free_port); HAPROXY=$(free_port)
+BACKEND=$(free_port); LB=$(free_port); ADMIN=$(free_port); LB_OFF=$(free_port); ADMIN_OFF=$(free_port)
+YARP=$(free_port); NGINX=$(free_port); HAPROXY=$(free_port)
 
 dotnet "$work/FakeBackends/FakeBackends.dll" --port "$BACKEND" --name b1 >"$out/backend.log" 2>&1 & pids+=($!)
 wait_port "$BACKEND"
 
+# The balancer as shipped for production use: active checks every second, outlier detection and retries
+# (the last two are on by default). And the same with all three off, to price them.
 cat >"$work/lb.yaml" <<YAML
 BalanceHub: { listen: $LB, algorithm: round-robin, access-logs-path: $work/logs }
 admin: { port: $ADMIN }
 proxy: { bind: 127.0.0.1 }
+health-checks: { enabled: true, interval: 1s }
+retries: { attempts: 3 }
+outlier-detection: { enabled: true }
+backends: [ { address: "http://127.0.0.1:$BACKEND" } ]
+YAML
+cat >"$work/lb-off.yaml" <<YAML
+BalanceHub: { listen: $LB_OFF, algorithm: round-robin, access-logs-path: $work/logs-off }
+admin: { port: $ADMIN_OFF }
+proxy: { bind: 127.0.0.1 }
+health-checks: { enabled: false }
+retries: { attempts: 1 }
+outlier-detection: { enabled: false }
 backends: [ { address: "http://127.0.0.1:$BACKEND" } ]
 YAML
 dotnet "$work/Balancer/Balancer.dll" --config "$work/lb.yaml" --control-port 0 >"$out/balancer.log" 2>&1 & pids+=($!)
+dotnet "$work/Balancer/Balancer.dll" --config "$work/lb-off.yaml" --control-port 0 >"$out/balancer-off.log" 2>&1 & pids+=($!)
 dotnet "$work/PlainYarp/PlainYarp.dll" "http://127.0.0.1:$BACKEND" "http://127.0.0.1:$YARP" >"$out/plainyarp.log" 2>&1 & pids+=($!)
-wait_port "$LB"; wait_port "$YARP"
+wait_port "$LB"; wait_port "$LB_OFF"; wait_port "$YARP"
 
-targets=("direct $BACKEND" "plain-yarp $YARP" "balancer $LB")
+targets=("direct $BACKEND" "plain-yarp $YARP" "balancer $LB" "balancer-resilience-off $LB_OFF")
 if command -v nginx >/dev/null; then
   mkdir -p "$work/nginx"
   cat >"$work/nginx/nginx.conf" <<NGINX
@@ -120,5 +137,7 @@ done
   done
   echo
   awk -v l="${rps[balancer]}" -v y="${rps[plain-yarp]}" 'BEGIN { printf "balancer / plain YARP throughput: %.2f\n", l/y }'
+  awk -v l="${rps[balancer]}" -v o="${rps[balancer-resilience-off]}" \
+    'BEGIN { printf "health checks, outlier detection and retries on / off throughput: %.2f\n", l/o }'
 } | tee "$out/table.md"
 echo "Results in $out"

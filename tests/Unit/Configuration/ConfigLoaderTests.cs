@@ -31,6 +31,27 @@ public sealed class ConfigLoaderTests : IDisposable
         """;
 
     [Fact]
+    public void ShippedConfigYaml_LoadsCleanly_AndSaysWhatTheReadmeSays()
+    {
+        var directory = new DirectoryInfo(AppContext.BaseDirectory);
+        while (!File.Exists(Path.Combine(directory.FullName, "Balancer.sln")))
+        {
+            directory = directory.Parent ?? throw new InvalidOperationException("the repository root was not found above " + AppContext.BaseDirectory);
+        }
+
+        var result = ConfigLoader.Load(Path.Combine(directory.FullName, "config.yaml"), [], new Dictionary<string, string>());
+
+        Assert.Empty(result.Errors);
+        var o = result.Options!;
+        Assert.Equal(5000, o.Proxy.Port);
+        Assert.Equal(3, o.Pools.Single().Backends.Count);
+        Assert.True(o.HealthChecks.Enabled);
+        Assert.Equal((TimeSpan.FromSeconds(5), 2, 2), (o.HealthChecks.Interval, o.HealthChecks.Rise, o.HealthChecks.Fall));
+        Assert.True(o.OutlierDetection.Enabled);
+        Assert.Equal(3, o.Retries.Attempts);
+    }
+
+    [Fact]
     public void Load_BalanceHubSchemaUnchanged_MeansWhatItSays()
     {
         var result = Load(BalanceHubConfig);
