@@ -1,0 +1,127 @@
+using Balancer.Configuration;
+using Balancer.Health;
+using Balancer.Tests.Kit;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging.Abstractions;
+using Yarp.ReverseProxy.Health;
+using Yarp.ReverseProxy.Model;
+
+namespace Balancer.Tests.Unit.Health;
+
+/// <summary>The outlier detector as YARP drives it, its ejection timers on a manual clock.</summary>
+public sealed class OutlierDetectorTests
+{
+    private readonly ManualClock _clock = new();
+    private readonly CountingUpdater _updater = new();
+    private readonly DestinationState[] _all = Destinations.Create(4);
+    private readonly ClusterState _cluster;
+
+    public OutlierDetectorTests()
+    {
+        _cluster = Destinations.Cluster(_all);
+        foreach (var destination in _all)
+        {
+            _cluster.Destinations[destination.DestinationId] = destination;
+        }
+    }
+
+    [Fact]
+    public void ConsecutiveFailures_Eject_ForTheBaseTime_ThenTheClockBringsItBack()
+    {
+        var detector = Detector(Options.Default);
+
+        Fail(detector, _all[0], times: 4);
+        Assert.Equal(DestinationHealth.Unknown, _all[0].Health.Passive);
+        Fail(detector, _all[0], times: 1);
+
+        Assert.Equal(DestinationHealth.Unhealthy, _all[0].Health.Passive);
+        Assert.Equal(1, _updater.Updates);
+        Assert.Equal(_clock.GetUtcNow().AddSeconds(30), OutlierDetector.StateOf(_all[0])!.EjectedUntil);
+        _clock.Advance(TimeSpan.FromSeconds(29));
+        Assert.Equal(DestinationHealth.Unhealthy, _all[0].Health.Passive);
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(DestinationHealth.Unknown, _all[0].Health.Passive);
+        Assert.Equal(2, _updater.Updates);
+
+        Fail(detector, _all[0], times: 1); // on probation: one failure is enough, and the second ejection is longer
+        Assert.Equal(DestinationHealth.Unhealthy, _all[0].Health.Passive);
+        Assert.Equal(_clock.GetUtcNow().AddSeconds(60), OutlierDetector.StateOf(_all[0])!.EjectedUntil);
+    }
+
+    [Fact]
+    public void ASuccess_BreaksTheStreak()
+    {
+        var detector = Detector(Options.Default);
+
+        Fail(detector, _all[0], times: 4);
+        detector.RequestProxied(Answered(200), _cluster, _all[0]);
+        Fail(detector, _all[0], times: 4);
+
+        Assert.Equal(DestinationHealth.Unknown, _all[0].Health.Passive);
+    }
+
+    [Fact]
+    public void NeverEjectsMoreThanMaxEjectionPercent_OfThePool()
+    {
+        var detector = Detector(Options.Default); // 50% of 4: two
+
+        Fail(detector, _all[0], times: 5);
+        Fail(detector, _all[1], times: 5);
+        Fail(detector, _all[2], times: 20);
+
+        Assert.Equal(DestinationHealth.Unhealthy, _all[0].Health.Passive);
+        Assert.Equal(DestinationHealth.Unhealthy, _all[1].Health.Passive);
+        Assert.Equal(DestinationHealth.Unknown, _all[2].Health.Passive);
+    }
+
+    [Fact]
+    public void Pardon_EndsAnEjectionAtOnce()
+    {
+        var detector = Detector(Options.Default);
+        Fail(detector, _all[0], times: 5);
+
+        detector.Pardon(_cluster, _all[0]);
+
+        Assert.Equal(DestinationHealth.Unknown, _all[0].Health.Passive);
+        Assert.False(OutlierDetector.StateOf(_all[0])!.Ejected);
+        _clock.Advance(TimeSpan.FromMinutes(1)); // the old timer is gone: nothing fires twice
+        Assert.Equal(2, _updater.Updates);
+    }
+
+    [Fact]
+    public void Off_NothingIsEjected()
+    {
+        var detector = Detector(Options.Default with { OutlierDetection = Options.Default.OutlierDetection with { Enabled = false } });
+
+        Fail(detector, _all[0], times: 50);
+
+        Assert.Equal(DestinationHealth.Unknown, _all[0].Health.Passive);
+        Assert.Equal(0, _updater.Updates);
+    }
+
+    private OutlierDetector Detector(BalancerOptions options) => new(options, _updater, _clock, NullLogger<OutlierDetector>.Instance);
+
+    private void Fail(OutlierDetector detector, DestinationState destination, int times)
+    {
+        for (var i = 0; i < times; i++)
+        {
+            detector.RequestProxied(Answered(503), _cluster, destination);
+        }
+    }
+
+    private static DefaultHttpContext Answered(int status)
+    {
+        var context = new DefaultHttpContext();
+        context.Response.StatusCode = status;
+        return context;
+    }
+
+    private sealed class CountingUpdater : IClusterDestinationsUpdater
+    {
+        public int Updates { get; private set; }
+
+        public void UpdateAvailableDestinations(ClusterState cluster) => Updates++;
+
+        public void UpdateAllDestinations(ClusterState cluster) => Updates++;
+    }
+}
