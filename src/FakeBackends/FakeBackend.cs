@@ -1,23 +1,48 @@
 using System.Net;
+using System.Net.WebSockets;
 using System.Text.Json;
 using Balancer.ControlPlane;
+using FakeBackends.Behaviors;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 
 namespace FakeBackends;
 
+/// <summary>Where a fake backend is in its life.</summary>
+public enum BackendState
+{
+    /// <summary>Listening.</summary>
+    Running,
+
+    /// <summary>Died abruptly (<see cref="FakeBackend.KillAsync"/>): connections cut, port refused.</summary>
+    Killed,
+
+    /// <summary>Stopped listening (<see cref="FakeBackend.RefuseAsync"/>): port refused, but still registered.</summary>
+    Refusing,
+
+    /// <summary>Left gracefully (<see cref="FakeBackend.StopAsync"/>): deregistered, stopped.</summary>
+    Stopped,
+}
+
 /// <summary>
-/// One fake backend on real Kestrel: answers every request with JSON describing what it received
-/// (<c>{server, method, path, query, headers}</c>) and <c>GET /health</c> with its health.
+/// One fake backend on real Kestrel. Every request but <c>GET /health</c> and <c>/ws</c> runs through its behaviors
+/// (<see cref="FakeBackendOptions.Behaviors"/>) and is then answered with JSON describing what arrived
+/// (<c>{server, method, path, query, headers}</c>) and an <c>X-Backend</c> header naming it. <c>GET /health</c>
+/// answers 200, or 503 when a behavior says so; <c>/ws</c> is a WebSocket echo. Its behaviors can be changed and it
+/// can be killed, refused, restarted and stopped while it runs; with <see cref="FakeBackendOptions.Register"/> it
+/// registers with a balancer on start and restart and leaves on a graceful stop, through the balancer's own codec.
 /// </summary>
 public sealed class FakeBackend : IAsyncDisposable
 {
+    /// <summary>The response header naming the backend that answered.</summary>
+    public const string BackendHeader = "X-Backend";
+
     private readonly ILoggerProvider? _logs;
-    private WebApplication _app = null!;
+    private readonly SemaphoreSlim _lifecycle = new(1, 1);
+    private WebApplication? _app;
     private FakeBackendOptions _options;
     private long _requests;
     private long _inFlight;
-    private int _left;
 
     private FakeBackend(FakeBackendOptions options, ILoggerProvider? logs)
     {
@@ -40,11 +65,13 @@ public sealed class FakeBackend : IAsyncDisposable
     /// <summary>Requests (but <c>/health</c>) being answered right now.</summary>
     public long InFlight => Interlocked.Read(ref _inFlight);
 
-    /// <summary>How it behaves now; <see cref="Configure"/> changes it at run time.</summary>
+    /// <summary>How it behaves now; <see cref="Configure"/> and <see cref="SetBehaviors"/> change it at run time.</summary>
     public FakeBackendOptions Options => Volatile.Read(ref _options);
 
-    /// <summary>True while it listens (not killed).</summary>
-    public bool Running { get; private set; }
+    public BackendState State { get; private set; }
+
+    /// <summary>True while it listens.</summary>
+    public bool Running => State == BackendState.Running;
 
     /// <summary>Changes how it behaves from the next request on (not where it listens).</summary>
     public void Configure(Func<FakeBackendOptions, FakeBackendOptions> change)
@@ -58,14 +85,17 @@ public sealed class FakeBackend : IAsyncDisposable
         while (Interlocked.CompareExchange(ref _options, next, current) != current);
     }
 
-    /// <summary>Starts a fake backend; returns once it accepts connections.</summary>
+    /// <summary>Replaces its behaviors from the next request on.</summary>
+    public void SetBehaviors(IReadOnlyList<IBehavior> behaviors) => Configure(o => o with { Behaviors = behaviors });
+
+    /// <summary>Starts a fake backend; returns once it accepts connections (and, if it registers, once registered).</summary>
     public static async Task<FakeBackend> StartAsync(FakeBackendOptions options, ILoggerProvider? logs = null, CancellationToken cancellationToken = default)
     {
         var backend = new FakeBackend(options, logs);
         await backend.ListenAsync(options.Port, cancellationToken).ConfigureAwait(false);
         if (options.Register is not null)
         {
-            var answer = await backend.SendAsync(ControlAction.Add, options.Paths, options.Clients, cancellationToken).ConfigureAwait(false);
+            var answer = await backend.RegisterAsync(cancellationToken).ConfigureAwait(false);
             if (!answer.Succeeded)
             {
                 await backend.KillAsync().ConfigureAwait(false);
@@ -94,100 +124,149 @@ public sealed class FakeBackend : IAsyncDisposable
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(5));
 
         var app = builder.Build();
+        app.UseWebSockets();
         app.Run(HandleAsync);
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         Address = new Uri(address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal));
         _options = Options with { Port = Address.Port };
         _app = app;
-        Running = true;
+        State = BackendState.Running;
     }
 
     /// <summary>
     /// Dies as a crashed process does: the listener closes and open connections are cut, requests in flight
-    /// included, without answers. The port is refused until <see cref="RestartAsync"/>.
+    /// included, without answers. The port is refused until <see cref="RestartAsync"/>. It stays registered.
     /// </summary>
-    public async Task KillAsync()
-    {
-        if (!Running)
-        {
-            return;
-        }
+    public Task KillAsync() => StopListeningAsync(BackendState.Killed, abrupt: true);
 
-        Running = false;
-        using var now = new CancellationTokenSource();
-        await now.CancelAsync().ConfigureAwait(false);
-        await _app.StopAsync(now.Token).ConfigureAwait(false);
-        await _app.DisposeAsync().ConfigureAwait(false);
+    /// <summary>
+    /// Stops listening, as a process that closed its port: new connections are refused, requests in flight finish
+    /// (up to 5 s). It stays registered; <see cref="RestartAsync"/> listens again.
+    /// </summary>
+    public Task RefuseAsync() => StopListeningAsync(BackendState.Refusing, abrupt: false);
+
+    private async Task StopListeningAsync(BackendState next, bool abrupt)
+    {
+        await _lifecycle.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (State != BackendState.Running)
+            {
+                return;
+            }
+
+            State = next;
+            using var now = new CancellationTokenSource();
+            if (abrupt)
+            {
+                await now.CancelAsync().ConfigureAwait(false);
+            }
+
+            await _app!.StopAsync(now.Token).ConfigureAwait(false);
+            await _app.DisposeAsync().ConfigureAwait(false);
+            _app = null;
+        }
+        finally
+        {
+            _lifecycle.Release();
+        }
     }
 
-    /// <summary>Listens again on the same address and port after <see cref="KillAsync"/>.</summary>
+    /// <summary>
+    /// Listens again on the same address and port after <see cref="KillAsync"/>, <see cref="RefuseAsync"/> or
+    /// <see cref="StopAsync"/>, and registers again if it registers at all (a restarted process announces itself).
+    /// </summary>
     public async Task RestartAsync(CancellationToken cancellationToken = default)
     {
-        if (Running)
+        await _lifecycle.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
-            return;
+            if (State == BackendState.Running)
+            {
+                return;
+            }
+
+            for (var attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    await ListenAsync(Port, cancellationToken).ConfigureAwait(false);
+                    break;
+                }
+                catch (IOException) when (attempt < 50)
+                {
+                    await Task.Delay(100, cancellationToken).ConfigureAwait(false); // the old socket may still be closing
+                }
+            }
+        }
+        finally
+        {
+            _lifecycle.Release();
         }
 
-        for (var attempt = 1; ; attempt++)
+        if (Options.Register is not null)
+        {
+            var answer = await RegisterAsync(cancellationToken).ConfigureAwait(false);
+            if (!answer.Succeeded)
+            {
+                throw new InvalidOperationException($"{Name}: the balancer refused the registration on restart: {answer.Message}");
+            }
+        }
+    }
+
+    /// <summary>Registers with the balancer of <see cref="FakeBackendOptions.Register"/>: its paths, clients and weight.</summary>
+    public Task<ControlResponse> RegisterAsync(CancellationToken cancellationToken = default) =>
+        SendAsync(new RegistrationRequest(ControlAction.Add, Port, Options.Paths, Options.Clients, Options.Weight), cancellationToken);
+
+    /// <summary>Removes itself from the balancer (at once, or draining first).</summary>
+    public Task<ControlResponse> DeregisterAsync(bool drain = false, CancellationToken cancellationToken = default) =>
+        SendAsync(new RegistrationRequest(ControlAction.Remove, Port, [], [], null, drain), cancellationToken);
+
+    /// <summary>Sends one control-plane packet about this backend, from its own address, so the balancer sees where it lives.</summary>
+    private async Task<ControlResponse> SendAsync(RegistrationRequest request, CancellationToken cancellationToken)
+    {
+        var options = Options;
+        var balancer = options.Register ?? throw new InvalidOperationException($"{Name} has no balancer to register with");
+        var from = options.Bind.Equals(IPAddress.Any) || options.Bind.Equals(IPAddress.IPv6Any) ? null : options.Bind;
+        await using var client = await ControlPlaneClient.ConnectAsync(balancer, from, cancellationToken).ConfigureAwait(false);
+        return await client.SendAsync(request, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Leaves gracefully: deregisters (when it registers), then stops listening; requests in flight get up to 5 s.</summary>
+    public async Task StopAsync()
+    {
+        if (Options.Register is not null && State is BackendState.Running or BackendState.Refusing)
         {
             try
             {
-                await ListenAsync(Port, cancellationToken).ConfigureAwait(false);
-                return;
+                await DeregisterAsync().ConfigureAwait(false);
             }
-            catch (IOException) when (attempt < 50)
+            catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
             {
-                await Task.Delay(100, cancellationToken).ConfigureAwait(false); // the old socket may still be closing
+                // The balancer is gone: nothing to leave.
             }
         }
-    }
 
-    /// <summary>Sends one control-plane packet about this backend, from its own address, so the balancer sees where it lives.</summary>
-    private async Task<ControlResponse> SendAsync(ControlAction action, IReadOnlyList<string> paths, IReadOnlyList<IPNetwork> clients, CancellationToken cancellationToken)
-    {
-        var options = Options;
-        var from = options.Bind.Equals(IPAddress.Any) || options.Bind.Equals(IPAddress.IPv6Any) ? null : options.Bind;
-        await using var client = await ControlPlaneClient.ConnectAsync(options.Register!, from, cancellationToken).ConfigureAwait(false);
-        return await client.SendAsync(new RegistrationRequest(action, Port, paths, clients, action == ControlAction.Add ? options.Weight : null), cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>Deregisters (when registered), then stops listening; in-flight requests get up to the shutdown timeout.</summary>
-    public async Task StopAsync()
-    {
-        await LeaveAsync().ConfigureAwait(false);
-        if (Running)
+        if (State == BackendState.Running)
         {
-            Running = false;
-            await _app.StopAsync().ConfigureAwait(false);
-        }
-    }
-
-    private async Task LeaveAsync()
-    {
-        if (Options.Register is null || Interlocked.Exchange(ref _left, 1) == 1)
-        {
-            return;
+            await StopListeningAsync(BackendState.Stopped, abrupt: false).ConfigureAwait(false);
         }
 
-        try
-        {
-            await SendAsync(ControlAction.Remove, [], [], CancellationToken.None).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
-        {
-            // The balancer is gone: nothing to leave.
-        }
+        State = BackendState.Stopped;
     }
 
     private async Task HandleAsync(HttpContext context)
     {
         var request = context.Request;
         var options = Options;
+        context.Response.Headers[BackendHeader] = options.Name;
         if (request.Path.Equals("/health", StringComparison.OrdinalIgnoreCase))
         {
-            context.Response.StatusCode = options.Unhealthy ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status200OK;
-            await context.Response.WriteAsJsonAsync(new HealthBody(options.Name, options.Unhealthy ? "unhealthy" : "healthy"), FakeBackendJson.Default.HealthBody, cancellationToken: context.RequestAborted).ConfigureAwait(false);
+            var now = options.Time.GetUtcNow();
+            var healthy = options.Behaviors.All(b => b.IsHealthy(now));
+            context.Response.StatusCode = healthy ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable;
+            await context.Response.WriteAsJsonAsync(new HealthBody(options.Name, healthy ? "healthy" : "unhealthy"), FakeBackendJson.Default.HealthBody, cancellationToken: context.RequestAborted).ConfigureAwait(false);
             return;
         }
 
@@ -195,11 +274,22 @@ public sealed class FakeBackend : IAsyncDisposable
         Interlocked.Increment(ref _inFlight);
         try
         {
-            await AnswerAsync(context, options).ConfigureAwait(false);
+            if (request.Path.Equals("/ws", StringComparison.OrdinalIgnoreCase) && context.WebSockets.IsWebSocketRequest)
+            {
+                await EchoWebSocketAsync(context).ConfigureAwait(false);
+                return;
+            }
+
+            var behaviors = options.Behaviors;
+            var behaviorContext = new BehaviorContext(context);
+            Task Run(int index) => index < behaviors.Count
+                ? behaviors[index].InvokeAsync(behaviorContext, () => Run(index + 1))
+                : EchoAsync(behaviorContext, options.Name);
+            await Run(0).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
         {
-            // The client gave up; nothing to answer.
+            // The client gave up (or the connection was cut on purpose); nothing to answer.
         }
         finally
         {
@@ -207,42 +297,52 @@ public sealed class FakeBackend : IAsyncDisposable
         }
     }
 
-    private static async Task AnswerAsync(HttpContext context, FakeBackendOptions options)
+    /// <summary>The answer at the end of every behavior chain: the request as it arrived, padded if a behavior asks.</summary>
+    private static async Task EchoAsync(BehaviorContext context, string name)
     {
-        var request = context.Request;
-        if (options.Hang)
-        {
-            await Task.Delay(Timeout.Infinite, context.RequestAborted).ConfigureAwait(false);
-        }
-
-        if (options.Latency > TimeSpan.Zero)
-        {
-            await Task.Delay(options.Latency, context.RequestAborted).ConfigureAwait(false);
-        }
-
-        if (options.FailStatus is { } status && (options.FailRate >= 1.0 || Random.Shared.NextDouble() < options.FailRate))
-        {
-            context.Response.StatusCode = status;
-        }
-
+        var request = context.Http.Request;
         var headers = new SortedDictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-        foreach (var (name, value) in request.Headers)
+        foreach (var (header, value) in request.Headers)
         {
-            headers[name] = value.ToString();
+            headers[header] = value.ToString();
         }
 
-        var body = new EchoBody(options.Name, request.Method, request.Path.Value ?? "/", request.QueryString.Value ?? "", headers);
-        await context.Response.WriteAsJsonAsync(body, FakeBackendJson.Default.EchoBody, cancellationToken: context.RequestAborted).ConfigureAwait(false);
+        var body = JsonSerializer.SerializeToUtf8Bytes(new EchoBody(name, request.Method, request.Path.Value ?? "/", request.QueryString.Value ?? "", headers), FakeBackendJson.Default.EchoBody);
+        if (body.Length < context.PadBodyTo)
+        {
+            var padded = new byte[context.PadBodyTo];
+            body.CopyTo(padded, 0);
+            padded.AsSpan(body.Length).Fill((byte)' '); // trailing whitespace: still the same JSON
+            body = padded;
+        }
+
+        var response = context.Http.Response;
+        response.ContentType = "application/json; charset=utf-8";
+        response.ContentLength = body.Length;
+        await response.Body.WriteAsync(body, context.Aborted).ConfigureAwait(false);
+    }
+
+    private static async Task EchoWebSocketAsync(HttpContext context)
+    {
+        using var socket = await context.WebSockets.AcceptWebSocketAsync().ConfigureAwait(false);
+        var buffer = new byte[16 * 1024];
+        while (true)
+        {
+            var received = await socket.ReceiveAsync(buffer, context.RequestAborted).ConfigureAwait(false);
+            if (received.MessageType == WebSocketMessageType.Close)
+            {
+                await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "bye", context.RequestAborted).ConfigureAwait(false);
+                return;
+            }
+
+            await socket.SendAsync(buffer.AsMemory(0, received.Count), received.MessageType, received.EndOfMessage, context.RequestAborted).ConfigureAwait(false);
+        }
     }
 
     public async ValueTask DisposeAsync()
     {
-        var wasRunning = Running;
         await StopAsync().ConfigureAwait(false);
-        if (wasRunning)
-        {
-            await _app.DisposeAsync().ConfigureAwait(false);
-        }
+        _lifecycle.Dispose();
     }
 }
 

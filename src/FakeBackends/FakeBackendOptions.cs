@@ -1,11 +1,12 @@
 using System.Net;
+using FakeBackends.Behaviors;
 
 namespace FakeBackends;
 
 /// <summary>How one fake backend listens and behaves.</summary>
 public sealed record FakeBackendOptions
 {
-    /// <summary>The name it reports in every response (<c>server</c>).</summary>
+    /// <summary>The name it reports in every response (<c>server</c>, and the <c>X-Backend</c> header).</summary>
     public required string Name { get; init; }
 
     /// <summary>Port to listen on; 0 picks a free one.</summary>
@@ -14,20 +15,11 @@ public sealed record FakeBackendOptions
     /// <summary>Address to listen on; loopback unless told otherwise.</summary>
     public IPAddress Bind { get; init; } = IPAddress.Loopback;
 
-    /// <summary>Delay before answering any request but <c>/health</c>.</summary>
-    public TimeSpan Latency { get; init; }
+    /// <summary>How it answers, in order (none: healthy). See <see cref="BehaviorCatalog"/>.</summary>
+    public IReadOnlyList<IBehavior> Behaviors { get; init; } = [];
 
-    /// <summary>When set, requests (but <c>/health</c>) fail with this status, at <see cref="FailRate"/>.</summary>
-    public int? FailStatus { get; init; }
-
-    /// <summary>Share of requests that fail when <see cref="FailStatus"/> is set, 0..1.</summary>
-    public double FailRate { get; init; } = 1.0;
-
-    /// <summary>When true, <c>/health</c> answers 503.</summary>
-    public bool Unhealthy { get; init; }
-
-    /// <summary>When true, requests (but <c>/health</c>) are read and never answered, until the client gives up.</summary>
-    public bool Hang { get; init; }
+    /// <summary>The clock <c>/health</c> is judged by; the behaviors' own clocks should be the same.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
 
     /// <summary>A balancer's control plane to register with on start and leave on stop; none by default.</summary>
     public IPEndPoint? Register { get; init; }

@@ -163,7 +163,7 @@ public static partial class ConfigLoader
         };
         if (outlierOptions.MaxEjectionTime < outlierOptions.BaseEjectionTime)
         {
-            outliers.Error("max-ejection-time", $"is shorter than base-ejection-time ({FormatDuration(outlierOptions.BaseEjectionTime)})");
+            outliers.Error("max-ejection-time", $"is shorter than base-ejection-time ({ValueParsers.FormatDuration(outlierOptions.BaseEjectionTime)})");
         }
 
         var retries = root.Section("retries");
@@ -249,11 +249,6 @@ public static partial class ConfigLoader
             Fall = health.Value("fall", defaults.Fall, ValueParsers.Int(1, 100, "a count")),
         };
     }
-
-    private static string FormatDuration(TimeSpan duration) =>
-        duration.TotalMinutes == Math.Floor(duration.TotalMinutes) && duration >= TimeSpan.FromMinutes(1) ? $"{duration.TotalMinutes}m"
-        : duration.TotalSeconds == Math.Floor(duration.TotalSeconds) ? $"{duration.TotalSeconds}s"
-        : $"{duration.TotalMilliseconds}ms";
 
     private static RedisOptions ReadRedis(ConfigSection redis)
     {

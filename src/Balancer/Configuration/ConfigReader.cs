@@ -335,6 +335,34 @@ internal readonly struct ConfigSection
         return values;
     }
 
+    /// <summary>
+    /// The items of a list, each a value or a mapping, without complaint about either: for lists whose items may be
+    /// written both ways (<c>[hang, latency: 200ms]</c>). A value or mapping given instead of a list is an error.
+    /// </summary>
+    public IReadOnlyList<ConfigSection> Elements(string key)
+    {
+        if (!Has(key) || !ListShape(key))
+        {
+            return [];
+        }
+
+        var path = KeyPath(key);
+        var reader = _reader;
+        return [.. reader.Children(path).OrderBy(c => int.Parse(c.Key, CultureInfo.InvariantCulture)).Select(c => new ConfigSection(reader, ConfigurationPath.Combine(path, c.Key)))];
+    }
+
+    /// <summary>This node's own value, when it is a value rather than a mapping or a list.</summary>
+    public string? OwnValue => _reader.HasChildren(Path) ? null : _reader.RawValue(Path);
+
+    /// <summary>Whether <paramref name="key"/> holds a mapping or a list (rather than a value, or nothing).</summary>
+    public bool IsNested(string key) => _reader.HasChildren(KeyPath(key));
+
+    /// <summary>The keys under this node, as written.</summary>
+    public IReadOnlyList<string> Keys => [.. _reader.Children(Path).Select(c => c.Key)];
+
+    /// <summary>Reports a problem with this node itself.</summary>
+    public void Error(string message) => _reader.AddError(Path, message);
+
     public void Error(string key, string message) => _reader.AddError(KeyPath(key), message);
 
     private bool ListShape(string key)

@@ -33,6 +33,22 @@ internal static class ValueParsers
             return false;
         };
 
+    public static ValueParser<double> Number(double min, double max, string what) =>
+        (string raw, out double value, out string error) =>
+        {
+            error = "";
+            if (double.TryParse(raw, NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out value) && value >= min && value <= max)
+            {
+                return true;
+            }
+
+            error = $"{raw} is not {what} ({min.ToString(CultureInfo.InvariantCulture)}-{max.ToString(CultureInfo.InvariantCulture)})";
+            return false;
+        };
+
+    /// <summary>A share between 0 and 1, e.g. <c>0.25</c>.</summary>
+    public static bool Fraction(string raw, out double value, out string error) => Number(0, 1, "a fraction")(raw, out value, out error);
+
     public static bool Bool(string raw, out bool value, out string error)
     {
         error = "";
@@ -74,6 +90,18 @@ internal static class ValueParsers
         error = $"{raw} is not a duration (e.g. 500ms, 30s, 5m, or a number of seconds)";
         return false;
     }
+
+    /// <summary>A duration as <see cref="Duration"/> reads it back: <c>5m</c>, <c>30s</c>, <c>250ms</c>.</summary>
+    public static string FormatDuration(TimeSpan duration) =>
+        duration.TotalMinutes == Math.Floor(duration.TotalMinutes) && duration >= TimeSpan.FromMinutes(1) ? $"{duration.TotalMinutes.ToString(CultureInfo.InvariantCulture)}m"
+        : duration.TotalSeconds == Math.Floor(duration.TotalSeconds) ? $"{duration.TotalSeconds.ToString(CultureInfo.InvariantCulture)}s"
+        : $"{Math.Round(duration.TotalMilliseconds, 3).ToString(CultureInfo.InvariantCulture)}ms";
+
+    /// <summary>A size as <see cref="Size"/> reads it back: <c>16KB</c>, <c>512</c>.</summary>
+    public static string FormatSize(long bytes) =>
+        bytes >= 1024 * 1024 && bytes % (1024 * 1024) == 0 ? $"{bytes / (1024 * 1024)}MB"
+        : bytes >= 1024 && bytes % 1024 == 0 ? $"{bytes / 1024}KB"
+        : bytes.ToString(CultureInfo.InvariantCulture);
 
     /// <summary><c>512</c> (bytes), <c>16KB</c>, <c>30MB</c>, <c>1GB</c> (binary multiples).</summary>
     public static bool Size(string raw, out long value, out string error)

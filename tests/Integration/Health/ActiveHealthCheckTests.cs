@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using Balancer.Tests.Kit;
+using FakeBackends.Behaviors;
 using Xunit.Abstractions;
 
 namespace Balancer.Tests.Integration.Health;
@@ -10,7 +11,7 @@ public sealed class ActiveHealthCheckTests(ITestOutputHelper output)
     [Fact]
     public async Task UnhealthyBackend_IsMarkedDownAndSkipped()
     {
-        await using var backends = await Backends.StartAsync(3, (i, o) => i == 1 ? o with { Unhealthy = true } : o);
+        await using var backends = await Backends.StartAsync(3, (i, o) => i == 1 ? o with { Behaviors = BehaviorCatalog.From("unhealthy") } : o);
         await using var lb = await TestBalancer.StartAsync(
             "health-checks: { enabled: true, path: /health, interval: 200ms, timeout: 2s }\n" + TestBalancer.BackendsYaml(backends.All), output);
 
@@ -30,7 +31,7 @@ public sealed class ActiveHealthCheckTests(ITestOutputHelper output)
     [Fact]
     public async Task AllBackendsUnhealthy_Answers503WithRetryAfter()
     {
-        await using var backends = await Backends.StartAsync(2, (_, o) => o with { Unhealthy = true });
+        await using var backends = await Backends.StartAsync(2, (_, o) => o with { Behaviors = BehaviorCatalog.From("unhealthy") });
         await using var lb = await TestBalancer.StartAsync(
             "health-checks: { enabled: true, interval: 200ms }\n" + TestBalancer.BackendsYaml(backends.All), output);
 

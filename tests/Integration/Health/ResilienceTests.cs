@@ -6,6 +6,7 @@ using System.Text.Json;
 using Balancer.Observability;
 using Balancer.Tests.Kit;
 using FakeBackends;
+using FakeBackends.Behaviors;
 using Xunit.Abstractions;
 
 namespace Balancer.Tests.Integration.Health;
@@ -59,7 +60,7 @@ public sealed class ResilienceTests(ITestOutputHelper output)
     [Fact]
     public async Task BackendFailingHalfItsRequests_IsEjected_AndClientsSeeRetriedSuccess()
     {
-        await using var backends = await Backends.StartAsync(3, (i, o) => i == 0 ? o with { FailStatus = 500, FailRate = 0.5 } : o);
+        await using var backends = await Backends.StartAsync(3, (i, o) => i == 0 ? o with { Behaviors = BehaviorCatalog.From("fail: { status: 500, rate: 0.5 }") } : o);
         await using var lb = await TestBalancer.StartAsync(
             "retries: { on-status: [500, 502, 503, 504] }\noutlier-detection: { consecutive-failures: 3, base-ejection-time: 1m }\n" + TestBalancer.BackendsYaml(backends.All), output);
         await using var stream = SteadyLoad.Start(lb.Client);
@@ -98,7 +99,7 @@ public sealed class ResilienceTests(ITestOutputHelper output)
     [Fact]
     public async Task HangingBackend_TriesTimeOut_RetriedElsewhere_AndNothingLeaks()
     {
-        await using var backends = await Backends.StartAsync(2, (i, o) => i == 0 ? o with { Hang = true } : o);
+        await using var backends = await Backends.StartAsync(2, (i, o) => i == 0 ? o with { Behaviors = BehaviorCatalog.From("hang") } : o);
         await using var lb = await TestBalancer.StartAsync(
             "proxy: { response-headers-timeout: 300ms }\noutlier-detection: { enabled: false }\nBalanceHub: { algorithm: round-robin }\n" + TestBalancer.BackendsYaml(backends.All), output);
 
@@ -115,7 +116,7 @@ public sealed class ResilienceTests(ITestOutputHelper output)
     [Fact]
     public async Task HangingOnlyBackend_Answers504_WithinTheTimeout()
     {
-        await using var backends = await Backends.StartAsync(1, (_, o) => o with { Hang = true });
+        await using var backends = await Backends.StartAsync(1, (_, o) => o with { Behaviors = BehaviorCatalog.From("hang") });
         await using var lb = await TestBalancer.StartAsync("proxy: { response-headers-timeout: 300ms }\n" + TestBalancer.BackendsYaml(backends.All), output);
         var clock = Stopwatch.StartNew();
 
@@ -130,7 +131,7 @@ public sealed class ResilienceTests(ITestOutputHelper output)
     public async Task Post_IsRetriedAfterAFailedConnect_ButNotAfterA503()
     {
         await using var backends = await Backends.StartAsync(1);
-        await using var failing = await Backends.StartAsync(1, (_, o) => o with { Name = "fails", FailStatus = 503 });
+        await using var failing = await Backends.StartAsync(1, (_, o) => o with { Name = "fails", Behaviors = BehaviorCatalog.From("fail: 503") });
         var closed = $"http://127.0.0.1:{FreePort.Closed()}";
         await using var refusing = await TestBalancer.StartAsync($"BalanceHub: {{ algorithm: round-robin }}\nbackends: [ {{ address: \"{closed}\" }}, {{ address: \"{backends[0].Address}\" }} ]", output);
         await using var answering503 = await TestBalancer.StartAsync($"BalanceHub: {{ algorithm: round-robin }}\nbackends: [ {{ address: \"{failing[0].Address}\" }}, {{ address: \"{backends[0].Address}\" }} ]", output);
@@ -155,7 +156,7 @@ public sealed class ResilienceTests(ITestOutputHelper output)
     [Fact]
     public async Task RetryBudgetOfZero_PassesFailuresThrough()
     {
-        await using var backends = await Backends.StartAsync(2, (i, o) => i == 0 ? o with { FailStatus = 503 } : o);
+        await using var backends = await Backends.StartAsync(2, (i, o) => i == 0 ? o with { Behaviors = BehaviorCatalog.From("fail: 503") } : o);
         await using var lb = await TestBalancer.StartAsync("retries: { budget-percent: 0 }\noutlier-detection: { enabled: false }\nBalanceHub: { algorithm: round-robin }\n" + TestBalancer.BackendsYaml(backends.All), output);
 
         var statuses = new List<HttpStatusCode>();
@@ -186,7 +187,7 @@ public sealed class ResilienceTests(ITestOutputHelper output)
     [Fact]
     public async Task NewBackend_TakesNoTrafficUntilItsFirstProbePasses()
     {
-        await using var backends = await Backends.StartAsync(2, (i, o) => i == 1 ? o with { Unhealthy = true, Name = "sick" } : o);
+        await using var backends = await Backends.StartAsync(2, (i, o) => i == 1 ? o with { Behaviors = BehaviorCatalog.From("unhealthy"), Name = "sick" } : o);
         await using var lb = await TestBalancer.StartAsync(FastChecks.Replace("interval: 200ms", "interval: 1h", StringComparison.Ordinal) + TestBalancer.BackendsYaml([backends[0]]), output);
         await using var control = await lb.ConnectControlPlaneAsync();
 
@@ -203,7 +204,7 @@ public sealed class ResilienceTests(ITestOutputHelper output)
     [Fact]
     public async Task Drain_ThroughTheApi_NoNewRequests_InFlightFinishes_ThenRemoved()
     {
-        await using var slow = await Backends.StartAsync(1, (_, o) => o with { Name = "slow", Latency = TimeSpan.FromSeconds(1) });
+        await using var slow = await Backends.StartAsync(1, (_, o) => o with { Name = "slow", Behaviors = BehaviorCatalog.From("latency: 1s") });
         await using var backends = await Backends.StartAsync(1);
         await using var lb = await TestBalancer.StartAsync("BalanceHub: { algorithm: round-robin }", output);
         await using var control = await lb.ConnectControlPlaneAsync();
@@ -244,7 +245,7 @@ public sealed class ResilienceTests(ITestOutputHelper output)
     [Fact]
     public async Task MaxRequestsPerBackend_ExcessGoesElsewhere_ThenQueues_ThenIsRefused()
     {
-        await using var backends = await Backends.StartAsync(2, (_, o) => o with { Latency = TimeSpan.FromSeconds(1) });
+        await using var backends = await Backends.StartAsync(2, (_, o) => o with { Behaviors = BehaviorCatalog.From("latency: 1s") });
         await using var lb = await TestBalancer.StartAsync(
             "proxy: { limits: { max-requests-per-backend: 1, queue-timeout: 200ms } }\nBalanceHub: { algorithm: round-robin }\n" + TestBalancer.BackendsYaml(backends.All), output);
 

@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Net.Sockets;
 using Balancer.Tests.Kit;
 using FakeBackends;
+using FakeBackends.Behaviors;
 using Xunit.Abstractions;
 
 namespace Balancer.Tests.Integration.Hosting;
@@ -12,7 +13,7 @@ public sealed class ShutdownTests(ITestOutputHelper output)
     [Fact]
     public async Task Stop_WithSlowRequestInFlight_FinishesItAndRefusesNewConnections()
     {
-        await using var backends = await Backends.StartAsync(1, (_, o) => o with { Latency = TimeSpan.FromSeconds(2) });
+        await using var backends = await Backends.StartAsync(1, (_, o) => o with { Behaviors = BehaviorCatalog.From("latency: 2s") });
         await using var lb = await TestBalancer.StartAsync("proxy: { drain-timeout: 30s }\n" + TestBalancer.BackendsYaml(backends.All), output);
 
         var inFlight = lb.Client.GetAsync("/slow");
@@ -30,7 +31,7 @@ public sealed class ShutdownTests(ITestOutputHelper output)
     [Fact]
     public async Task Sigterm_DrainsTheInFlightRequest_ThenExitsZero()
     {
-        await using var backends = await Backends.StartAsync(1, (_, o) => o with { Latency = TimeSpan.FromSeconds(2) });
+        await using var backends = await Backends.StartAsync(1, (_, o) => o with { Behaviors = BehaviorCatalog.From("latency: 2s") });
         var directory = Directory.CreateTempSubdirectory("lb-process-").FullName;
         await File.WriteAllTextAsync(Path.Combine(directory, "config.yaml"), "proxy: { bind: 127.0.0.1, drain-timeout: 30s }\n" + TestBalancer.BackendsYaml(backends.All));
         await using var process = BalancerProcess.Start(directory, "--port", "0", "--admin-port", "0", "--control-port", "0");

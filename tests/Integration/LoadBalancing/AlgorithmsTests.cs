@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Balancer.Tests.Kit;
 using FakeBackends;
+using FakeBackends.Behaviors;
 using Xunit.Abstractions;
 
 namespace Balancer.Tests.Integration.LoadBalancing;
@@ -100,7 +101,7 @@ public sealed class AlgorithmsTests(ITestOutputHelper output)
     public async Task LeastConnections_CountsRequestsEvenWhileOnlyOneBackendExists()
     {
         // With one backend YARP does not consult the policy at all; the request must be counted regardless.
-        await using var backends = await Backends.StartAsync(2, (i, o) => i == 0 ? o with { Latency = TimeSpan.FromMinutes(1) } : o);
+        await using var backends = await Backends.StartAsync(2, (i, o) => i == 0 ? o with { Behaviors = BehaviorCatalog.From("latency: 1m") } : o);
         await using var lb = await TestBalancer.StartAsync("BalanceHub: { algorithm: least-connections }\n" + TestBalancer.BackendsYaml([backends[0]]), output);
         using var abandon = new CancellationTokenSource();
         var held = lb.Client.GetAsync("/held", abandon.Token);
@@ -135,7 +136,7 @@ public sealed class AlgorithmsTests(ITestOutputHelper output)
     [Fact]
     public async Task AllUnhealthy_Reject_Answers503_Panic_UsesThemAll()
     {
-        await using var backends = await Backends.StartAsync(2, (_, o) => o with { Unhealthy = true });
+        await using var backends = await Backends.StartAsync(2, (_, o) => o with { Behaviors = BehaviorCatalog.From("unhealthy") });
         const string Health = "health-checks: { enabled: true, interval: 200ms }\n";
         await using var reject = await TestBalancer.StartAsync(Health + "load-balancing: { when-all-unhealthy: reject }\n" + TestBalancer.BackendsYaml(backends.All), output);
         await using var panic = await TestBalancer.StartAsync(Health + "load-balancing: { when-all-unhealthy: panic }\n" + TestBalancer.BackendsYaml(backends.All), output);
@@ -152,7 +153,7 @@ public sealed class AlgorithmsTests(ITestOutputHelper output)
     public async Task PanicThreshold_BelowItAllAreUsed_AboveItOnlyTheHealthy()
     {
         // Two of four unhealthy: 50% healthy. A threshold of 60% panics; the healthy half alone is not enough.
-        await using var backends = await Backends.StartAsync(4, (i, o) => i < 2 ? o with { Unhealthy = true } : o);
+        await using var backends = await Backends.StartAsync(4, (i, o) => i < 2 ? o with { Behaviors = BehaviorCatalog.From("unhealthy") } : o);
         await using var lb = await TestBalancer.StartAsync(
             "health-checks: { enabled: true, interval: 200ms }\nload-balancing: { when-all-unhealthy: panic, panic-threshold: 60 }\nBalanceHub: { algorithm: round-robin }\n" + TestBalancer.BackendsYaml(backends.All), output);
         await Eventually.TrueAsync(async () => (await HealthAsync(lb)).Count(h => h == "unhealthy") == 2, "two backends to be marked unhealthy");

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using Balancer.Tests.Kit;
 using FakeBackends;
+using FakeBackends.Behaviors;
 using Xunit.Abstractions;
 
 namespace Balancer.Tests.Integration.Proxy;
@@ -27,7 +28,7 @@ public sealed class ProxyTests(ITestOutputHelper output)
     public async Task LeastConnections_BackendHoldingARequest_GetsNoMoreUntilItFinishes()
     {
         // b1 holds whatever it gets for a minute; b2 and b3 answer at once.
-        await using var backends = await Backends.StartAsync(3, (i, o) => i == 0 ? o with { Latency = TimeSpan.FromMinutes(1) } : o);
+        await using var backends = await Backends.StartAsync(3, (i, o) => i == 0 ? o with { Behaviors = BehaviorCatalog.From("latency: 1m") } : o);
         await using var lb = await TestBalancer.StartAsync("BalanceHub: { algorithm: Least-Connected }\n" + TestBalancer.BackendsYaml(backends.All), output);
         using var abandon = new CancellationTokenSource();
 
@@ -166,7 +167,7 @@ public sealed class ProxyTests(ITestOutputHelper output)
     [Fact]
     public async Task BackendSilentPastActivityTimeout_Answers504()
     {
-        await using var backends = await Backends.StartAsync(1, (_, o) => o with { Latency = TimeSpan.FromMinutes(1) });
+        await using var backends = await Backends.StartAsync(1, (_, o) => o with { Behaviors = BehaviorCatalog.From("latency: 1m") });
         await using var lb = await TestBalancer.StartAsync("proxy: { activity-timeout: 300ms }\n" + TestBalancer.BackendsYaml(backends.All), output);
 
         using var response = await lb.Client.GetAsync("/slow");
@@ -177,7 +178,7 @@ public sealed class ProxyTests(ITestOutputHelper output)
     [Fact]
     public async Task BackendErrorStatus_IsPassedThroughUntouched()
     {
-        await using var backends = await Backends.StartAsync(1, (_, o) => o with { FailStatus = 503 });
+        await using var backends = await Backends.StartAsync(1, (_, o) => o with { Behaviors = BehaviorCatalog.From("fail: 503") });
         await using var lb = await TestBalancer.StartAsync(TestBalancer.BackendsYaml(backends.All), output);
 
         using var response = await lb.Client.GetAsync("/x");
