@@ -10,6 +10,8 @@ namespace Balancer.Proxy;
 internal sealed class AttemptFeature
 {
     private CancellationTokenSource? _perTry;
+    private CancellationToken _client;
+    private bool _timedOut;
 
     /// <summary>1 for the first try.</summary>
     public int Number { get; set; }
@@ -28,22 +30,26 @@ internal sealed class AttemptFeature
     /// <summary>The retryable status the response transform held back, so the request can go elsewhere.</summary>
     public int? HeldBackStatus { get; set; }
 
-    /// <summary>True when this try ran out of its response-headers timeout (the client still waiting).</summary>
-    public bool TimedOut { get; private set; }
+    /// <summary>
+    /// True when this try ran out of its response-headers timeout (the client still waiting): known from the moment
+    /// it happens, so the steps inside the try (passive health) see it too.
+    /// </summary>
+    public bool TimedOut => _perTry is { } perTry ? perTry.IsCancellationRequested && !_client.IsCancellationRequested : _timedOut;
 
-    public void StartTry(CancellationTokenSource perTry)
+    public void StartTry(CancellationTokenSource perTry, CancellationToken client)
     {
         _perTry = perTry;
-        TimedOut = false;
+        _client = client;
+        _timedOut = false;
         HeldBackStatus = null;
     }
 
     /// <summary>Response headers arrived: the rest of the response is governed by the activity timeout alone.</summary>
     public void HeadersArrived() => _perTry?.CancelAfter(Timeout.InfiniteTimeSpan);
 
-    public void EndTry(CancellationToken client)
+    public void EndTry()
     {
-        TimedOut = _perTry?.IsCancellationRequested == true && !client.IsCancellationRequested;
+        _timedOut = TimedOut;
         _perTry = null;
     }
 }

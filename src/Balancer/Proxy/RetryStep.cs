@@ -45,7 +45,7 @@ internal sealed partial class RetryStep(BalancerOptions options, TimeProvider ti
             attempt.Candidates = proxy.AvailableDestinations;
             using var perTry = new CancellationTokenSource(options.Proxy.ResponseHeadersTimeout, time);
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(client, perTry.Token);
-            attempt.StartTry(perTry);
+            attempt.StartTry(perTry, client);
             context.RequestAborted = linked.Token;
             try
             {
@@ -54,7 +54,7 @@ internal sealed partial class RetryStep(BalancerOptions options, TimeProvider ti
             finally
             {
                 context.RequestAborted = client;
-                attempt.EndTry(client);
+                attempt.EndTry();
             }
 
             if (client.IsCancellationRequested || context.Response.HasStarted)

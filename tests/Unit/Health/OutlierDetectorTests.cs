@@ -2,7 +2,9 @@ using Balancer.Configuration;
 using Balancer.Health;
 using Balancer.Tests.Kit;
 using Microsoft.AspNetCore.Http;
+using Balancer.Proxy;
 using Microsoft.Extensions.Logging.Abstractions;
+using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Health;
 using Yarp.ReverseProxy.Model;
 
@@ -86,6 +88,27 @@ public sealed class OutlierDetectorTests
         Assert.False(OutlierDetector.StateOf(_all[0])!.Ejected);
         _clock.Advance(TimeSpan.FromMinutes(1)); // the old timer is gone: nothing fires twice
         Assert.Equal(2, _updater.Updates);
+    }
+
+    [Fact]
+    public void ATryThatTimedOut_CountsAgainstTheBackend_WhileTheTryIsStillUnwinding()
+    {
+        // The passive check runs inside the try, before the retry step has closed it: the timeout must already show.
+        var detector = Detector(Options.Default);
+        for (var i = 0; i < 5; i++)
+        {
+            using var perTry = new CancellationTokenSource();
+            var context = new DefaultHttpContext();
+            var attempt = new AttemptFeature();
+            attempt.StartTry(perTry, CancellationToken.None);
+            context.Features.Set(attempt);
+            context.Features.Set<IForwarderErrorFeature>(new ProxyErrorFeature(ForwarderError.RequestCanceled));
+            perTry.Cancel();
+
+            detector.RequestProxied(context, _cluster, _all[0]);
+        }
+
+        Assert.Equal(DestinationHealth.Unhealthy, _all[0].Health.Passive);
     }
 
     [Fact]
