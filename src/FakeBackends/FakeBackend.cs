@@ -37,6 +37,12 @@ public sealed class FakeBackend : IAsyncDisposable
     /// <summary>The response header naming the backend that answered.</summary>
     public const string BackendHeader = "X-Backend";
 
+    /// <summary>
+    /// A process may host hundreds of backends: none of them watches appsettings files for changes, as each watcher
+    /// costs an inotify instance and Linux allows a user only 128.
+    /// </summary>
+    internal static readonly WebApplicationOptions NoFileWatching = new() { Args = ["--hostBuilder:reloadConfigOnChange=false"] };
+
     private readonly ILoggerProvider? _logs;
     private readonly SemaphoreSlim _lifecycle = new(1, 1);
     private WebApplication? _app;
@@ -93,7 +99,7 @@ public sealed class FakeBackend : IAsyncDisposable
     {
         var backend = new FakeBackend(options, logs);
         await backend.ListenAsync(options.Port, cancellationToken).ConfigureAwait(false);
-        if (options.Register is not null)
+        if (options.Register is not null && options.RegisterOnStart)
         {
             var answer = await backend.RegisterAsync(cancellationToken).ConfigureAwait(false);
             if (!answer.Succeeded)
@@ -108,7 +114,7 @@ public sealed class FakeBackend : IAsyncDisposable
 
     private async Task ListenAsync(int port, CancellationToken cancellationToken)
     {
-        var builder = WebApplication.CreateSlimBuilder();
+        var builder = WebApplication.CreateSlimBuilder(NoFileWatching);
         builder.Logging.ClearProviders();
         if (_logs is not null)
         {
@@ -205,7 +211,7 @@ public sealed class FakeBackend : IAsyncDisposable
             _lifecycle.Release();
         }
 
-        if (Options.Register is not null)
+        if (Options.Register is not null && Options.RegisterOnStart)
         {
             var answer = await RegisterAsync(cancellationToken).ConfigureAwait(false);
             if (!answer.Succeeded)
@@ -215,13 +221,24 @@ public sealed class FakeBackend : IAsyncDisposable
         }
     }
 
+    /// <summary>Whether its last registration or removal through the control plane left it registered.</summary>
+    public bool Registered { get; private set; }
+
     /// <summary>Registers with the balancer of <see cref="FakeBackendOptions.Register"/>: its paths, clients and weight.</summary>
-    public Task<ControlResponse> RegisterAsync(CancellationToken cancellationToken = default) =>
-        SendAsync(new RegistrationRequest(ControlAction.Add, Port, Options.Paths, Options.Clients, Options.Weight), cancellationToken);
+    public async Task<ControlResponse> RegisterAsync(CancellationToken cancellationToken = default)
+    {
+        var answer = await SendAsync(new RegistrationRequest(ControlAction.Add, Port, Options.Paths, Options.Clients, Options.Weight), cancellationToken).ConfigureAwait(false);
+        Registered |= answer.Succeeded;
+        return answer;
+    }
 
     /// <summary>Removes itself from the balancer (at once, or draining first).</summary>
-    public Task<ControlResponse> DeregisterAsync(bool drain = false, CancellationToken cancellationToken = default) =>
-        SendAsync(new RegistrationRequest(ControlAction.Remove, Port, [], [], null, drain), cancellationToken);
+    public async Task<ControlResponse> DeregisterAsync(bool drain = false, CancellationToken cancellationToken = default)
+    {
+        var answer = await SendAsync(new RegistrationRequest(ControlAction.Remove, Port, [], [], null, drain), cancellationToken).ConfigureAwait(false);
+        Registered &= !answer.Succeeded;
+        return answer;
+    }
 
     /// <summary>Sends one control-plane packet about this backend, from its own address, so the balancer sees where it lives.</summary>
     private async Task<ControlResponse> SendAsync(RegistrationRequest request, CancellationToken cancellationToken)
@@ -233,10 +250,10 @@ public sealed class FakeBackend : IAsyncDisposable
         return await client.SendAsync(request, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Leaves gracefully: deregisters (when it registers), then stops listening; requests in flight get up to 5 s.</summary>
+    /// <summary>Leaves gracefully: deregisters (when registered), then stops listening; requests in flight get up to 5 s.</summary>
     public async Task StopAsync()
     {
-        if (Options.Register is not null && State is BackendState.Running or BackendState.Refusing)
+        if (Registered && State is BackendState.Running or BackendState.Refusing)
         {
             try
             {

@@ -64,7 +64,7 @@ public sealed class FakeBackendHost : IAsyncDisposable
 
     private static WebApplication BuildControl(IReadOnlyList<FakeBackend> backends, int port)
     {
-        var builder = WebApplication.CreateSlimBuilder();
+        var builder = WebApplication.CreateSlimBuilder(FakeBackend.NoFileWatching);
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k =>
         {

@@ -21,8 +21,11 @@ public sealed record FakeBackendOptions
     /// <summary>The clock <c>/health</c> is judged by; the behaviors' own clocks should be the same.</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
-    /// <summary>A balancer's control plane to register with on start and leave on stop; none by default.</summary>
+    /// <summary>A balancer's control plane to talk to; none by default.</summary>
     public IPEndPoint? Register { get; init; }
+
+    /// <summary>With <see cref="Register"/>: register on every start and restart (as a self-registering process does).</summary>
+    public bool RegisterOnStart { get; init; } = true;
 
     /// <summary>Paths to register with (only these are routed here); none for every path.</summary>
     public IReadOnlyList<string> Paths { get; init; } = [];
