@@ -46,6 +46,14 @@ internal static class ValueParsers
             return false;
         };
 
+    /// <summary>Any text, trimmed: for values checked later, as a whole.</summary>
+    public static bool Text(string raw, out string value, out string error)
+    {
+        value = raw.Trim();
+        error = "";
+        return true;
+    }
+
     /// <summary>A share between 0 and 1, e.g. <c>0.25</c>.</summary>
     public static bool Fraction(string raw, out double value, out string error) => Number(0, 1, "a fraction")(raw, out value, out error);
 

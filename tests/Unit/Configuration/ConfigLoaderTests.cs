@@ -1,6 +1,7 @@
 using System.Net;
 using Balancer.Configuration;
 using Balancer.LoadBalancing;
+using Balancer.Tests.Kit;
 
 namespace Balancer.Tests.Unit.Configuration;
 
@@ -33,13 +34,7 @@ public sealed class ConfigLoaderTests : IDisposable
     [Fact]
     public void ShippedConfigYaml_LoadsCleanly_AndSaysWhatTheReadmeSays()
     {
-        var directory = new DirectoryInfo(AppContext.BaseDirectory);
-        while (!File.Exists(Path.Combine(directory.FullName, "Balancer.sln")))
-        {
-            directory = directory.Parent ?? throw new InvalidOperationException("the repository root was not found above " + AppContext.BaseDirectory);
-        }
-
-        var result = ConfigLoader.Load(Path.Combine(directory.FullName, "config.yaml"), [], new Dictionary<string, string>());
+        var result = ConfigLoader.Load(Repository.PathOf("config.yaml"), [], new Dictionary<string, string>());
 
         Assert.Empty(result.Errors);
         var o = result.Options!;
