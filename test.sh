@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Runs every test project and ends with one line: "N passed, N failed".
-# Installs what the tests need (redis-server) when it is missing. Exits non-zero on any failure.
+# Installs what the tests need (redis-server; chromium, to check that reports render) when missing.
+# Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 missing=()
 command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
+command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "Installing ${missing[*]} (needed by the tests)..."
   sudo=""
