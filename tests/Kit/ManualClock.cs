@@ -31,6 +31,18 @@ public sealed class ManualClock : TimeProvider
         return timer;
     }
 
+    /// <summary>Timers created and not yet disposed.</summary>
+    public int ActiveTimers
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _timers.Count;
+            }
+        }
+    }
+
     /// <summary>Moves time forward, firing due timers in order of due time.</summary>
     public void Advance(TimeSpan delta)
     {

@@ -11,14 +11,19 @@ namespace Balancer.Health;
 /// Passive health (outlier detection), as YARP's passive health-check policy: every proxied try counts for or
 /// against its backend (<see cref="OutlierState"/>). Failures are transport errors and timeouts (not the client's
 /// own aborts) and 5xx answers. An ejection takes the backend out of the pool until a timer on the injected clock
-/// brings it back, and never takes out more than <c>max-ejection-percent</c> of a pool.
+/// brings it back, and never takes out more than <c>max-ejection-percent</c> of a pool. Disposed with the balancer,
+/// it cancels the timers of ejections still running, so none fires into a stopped balancer.
 /// </summary>
 public sealed partial class OutlierDetector(BalancerOptions options, IClusterDestinationsUpdater updater, TimeProvider time, ILogger<OutlierDetector> logger)
-    : IPassiveHealthCheckPolicy
+    : IPassiveHealthCheckPolicy, IDisposable
 {
     public const string PolicyName = "lb-outliers";
 
     private static readonly ConditionalWeakTable<DestinationState, Tracked> States = [];
+
+    /// <summary>The ejections this detector has running, to cancel when it is disposed.</summary>
+    private readonly HashSet<Tracked> _ejected = [];
+    private bool _disposed;
 
     public string Name => PolicyName;
 
@@ -86,10 +91,19 @@ public sealed partial class OutlierDetector(BalancerOptions options, IClusterDes
         LogEjected(logger, destination.Model.Config.Address, cluster.ClusterId, duration.TotalSeconds, reason);
         destination.Health.Passive = DestinationHealth.Unhealthy;
         updater.UpdateAvailableDestinations(cluster);
-        lock (tracked)
+        lock (_ejected)
         {
-            tracked.Timer?.Dispose();
-            tracked.Timer = time.CreateTimer(_ => Return(cluster, destination, tracked), null, duration, Timeout.InfiniteTimeSpan);
+            if (_disposed)
+            {
+                return;
+            }
+
+            _ejected.Add(tracked);
+            lock (tracked)
+            {
+                tracked.Timer?.Dispose();
+                tracked.Timer = time.CreateTimer(_ => Return(cluster, destination, tracked), null, duration, Timeout.InfiniteTimeSpan);
+            }
         }
     }
 
@@ -107,6 +121,16 @@ public sealed partial class OutlierDetector(BalancerOptions options, IClusterDes
 
     private void Return(ClusterState cluster, DestinationState destination, Tracked tracked)
     {
+        lock (_ejected)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _ejected.Remove(tracked);
+        }
+
         lock (tracked)
         {
             tracked.State.Return(time.GetUtcNow());
@@ -117,6 +141,24 @@ public sealed partial class OutlierDetector(BalancerOptions options, IClusterDes
         LogReturned(logger, destination.Model.Config.Address, cluster.ClusterId);
         destination.Health.Passive = DestinationHealth.Unknown;
         updater.UpdateAvailableDestinations(cluster);
+    }
+
+    public void Dispose()
+    {
+        lock (_ejected)
+        {
+            _disposed = true;
+            foreach (var tracked in _ejected)
+            {
+                lock (tracked)
+                {
+                    tracked.Timer?.Dispose();
+                    tracked.Timer = null;
+                }
+            }
+
+            _ejected.Clear();
+        }
     }
 
     [LoggerMessage(EventId = 5101, Level = LogLevel.Warning, Message = "Backend {Address} in pool {Pool} ejected for {Seconds}s: {Reason}")]

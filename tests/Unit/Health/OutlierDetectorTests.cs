@@ -51,6 +51,20 @@ public sealed class OutlierDetectorTests
     }
 
     [Fact]
+    public void OnceDisposed_EjectionTimersNoLongerFire()
+    {
+        var detector = Detector(Options.Default);
+        Fail(detector, _all[0], times: 5);
+
+        detector.Dispose(); // the balancer stopped: its pools are gone, and so is its log
+        _clock.Advance(TimeSpan.FromSeconds(60));
+
+        Assert.Equal(DestinationHealth.Unhealthy, _all[0].Health.Passive);
+        Assert.Equal(1, _updater.Updates);
+        Assert.Equal(0, _clock.ActiveTimers);
+    }
+
+    [Fact]
     public void ASuccess_BreaksTheStreak()
     {
         var detector = Detector(Options.Default);
