@@ -72,6 +72,11 @@ internal static class Program
                     Console.WriteLine($"  FAIL  {problem}");
                 }
 
+                if (result.StallNote is { } stalls)
+                {
+                    Console.WriteLine($"  note  {stalls}");
+                }
+
                 Console.WriteLine($"  report: {Path.Combine(directory, ScenarioReport.Html)}");
             }
 

@@ -20,6 +20,10 @@ public sealed class LoadGenerator : IAsyncDisposable
     /// <summary>The query parameter that tags a request with its id, when <see cref="LoadOptions.TagRequests"/>.</summary>
     public const string TagParameter = "lb-request";
 
+    /// <summary>The generator checks it keeps time every 10 ms; a beat over 100 ms late is a stall of the testbed itself.</summary>
+    private static readonly TimeSpan StallBeat = TimeSpan.FromMilliseconds(10);
+    private static readonly TimeSpan StallThreshold = TimeSpan.FromMilliseconds(100);
+
     private readonly LoadOptions _options;
     private readonly TimeProvider _time;
     private readonly HttpClient[] _clients;
@@ -57,6 +61,9 @@ public sealed class LoadGenerator : IAsyncDisposable
         var start = _time.GetTimestamp();
         var measuredFrom = start + Ticks(_options.Warmup);
         var until = measuredFrom + Ticks(_options.Duration);
+        var watch = new StallWatch(_time, measuredFrom, StallBeat, StallThreshold);
+        using var stopWatching = new CancellationTokenSource();
+        var watching = watch.RunAsync(stopWatching.Token);
         var signal = Task.Run(async () =>
         {
             var wait = _time.GetElapsedTime(start, measuredFrom);
@@ -80,7 +87,9 @@ public sealed class LoadGenerator : IAsyncDisposable
         }
 
         await signal.ConfigureAwait(false);
-        return new LoadResult(_options, [.. _records.OrderBy(r => r.Due).ThenBy(r => r.Id)]);
+        await stopWatching.CancelAsync().ConfigureAwait(false);
+        await watching.ConfigureAwait(false);
+        return new LoadResult(_options, [.. _records.OrderBy(r => r.Due).ThenBy(r => r.Id)], watch.Stalls);
     }
 
     private async Task RunOpenAsync(long start, long measuredFrom, long until, CancellationToken cancellationToken)

@@ -8,12 +8,16 @@ namespace Testbed.Load;
 /// <summary>A finished load run: every measured request, and what they add up to.</summary>
 public sealed class LoadResult
 {
-    public LoadResult(LoadOptions options, IReadOnlyList<RequestRecord> records)
+    public LoadResult(LoadOptions options, IReadOnlyList<RequestRecord> records, IReadOnlyList<Stall>? stalls = null)
     {
         Options = options;
         Records = records;
+        Stalls = stalls ?? [];
         Summary = LoadSummary.Of(records, options.Duration);
     }
+
+    /// <summary>Moments the load generator's own process or machine paused (see <see cref="StallWatch"/>).</summary>
+    public IReadOnlyList<Stall> Stalls { get; }
 
     public LoadOptions Options { get; }
 
@@ -91,6 +95,21 @@ public static class Format
 
     /// <summary>A share as a percentage: <c>2.00%</c>.</summary>
     public static string Percent(double share, int decimals = 2) => (share * 100).ToString("F" + decimals.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture) + "%";
+
+    /// <summary>A sentence on the testbed's own pauses, or null when it kept time throughout.</summary>
+    public static string? Stalls(IReadOnlyList<Stall> stalls, TimeSpan? collecting = null)
+    {
+        if (stalls.Count == 0)
+        {
+            return null;
+        }
+
+        var longest = stalls.MaxBy(s => s.Length)!;
+        var total = TimeSpan.FromTicks(stalls.Sum(s => s.Length.Ticks));
+        return $"The testbed itself paused {stalls.Count} time{(stalls.Count == 1 ? "" : "s")}, {Milliseconds(total)} in all (longest {Milliseconds(longest.Length)} "
+            + $"at t={Number(longest.At.TotalSeconds, "0.###")}s){(collecting is { } gc ? $"; garbage collection paused it {Milliseconds(gc)} in all" : "")}. "
+            + "Requests across a pause wait it out whoever caused it (this process, or the machine), so results then say as much about the machine as about the balancer.";
+    }
 }
 
 /// <summary>A load run written out: Markdown for people, CSV and JSON for tools.</summary>
@@ -111,6 +130,12 @@ public static class LoadReport
         text.AppendLine(CultureInfo.InvariantCulture, $"| {s.Requests} | {s.Answered} | {s.Failed} | {Format.Percent(s.ErrorRate)} | {Format.Number(s.Throughput, "0.0")} | "
             + $"{Format.Milliseconds(s.Latency.Percentile(50))} | {Format.Milliseconds(s.Latency.Percentile(90))} | {Format.Milliseconds(s.Latency.Percentile(99))} | "
             + $"{Format.Milliseconds(s.Latency.Percentile(99.9))} | {Format.Milliseconds(s.Latency.Max)} |");
+        if (Format.Stalls(result.Stalls) is { } stalls)
+        {
+            text.AppendLine();
+            text.AppendLine(stalls);
+        }
+
         text.AppendLine();
         text.AppendLine("| status | requests |");
         text.AppendLine("|---|---:|");

@@ -63,6 +63,12 @@ public static class ScenarioReport
             text.AppendLine(CultureInfo.InvariantCulture, $"**Problem:** {problem}");
         }
 
+        if (result.StallNote is { } stalls)
+        {
+            text.AppendLine();
+            text.AppendLine(CultureInfo.InvariantCulture, $"**Note:** {stalls}");
+        }
+
         if (result.Events.Count > 0)
         {
             text.AppendLine();
@@ -140,6 +146,11 @@ public static class ScenarioReport
             html.Append(CultureInfo.InvariantCulture, $"<p class=\"problem\">{E(problem)}</p>");
         }
 
+        if (result.StallNote is { } stalls)
+        {
+            html.Append(CultureInfo.InvariantCulture, $"<p class=\"note\">{E(stalls)}</p>");
+        }
+
         var unit = Format.Number(timeline.SliceLength.TotalMilliseconds, "0");
         html.Append("<h2>Over time</h2>");
         html.Append(Svg.Chart($"Requests per second by backend ({unit} ms slices)", "requests/s", timeline, perBackend, stacked: true, result.Events));
@@ -172,7 +183,7 @@ public static class ScenarioReport
         + "h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em}.teaches{color:#555;font-style:italic}"
         + ".badge{font-size:.6em;padding:2px 10px;border-radius:10px;color:#fff;vertical-align:middle}.badge.pass{background:#2e7d32}.badge.fail{background:#c62828}"
         + "table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top;font-size:.9em}"
-        + "tr.fail td{background:#fdecea}tr.pass td:first-child{color:#2e7d32}tr.fail td:first-child{color:#c62828}.problem{color:#c62828}"
+        + "tr.fail td{background:#fdecea}tr.pass td:first-child{color:#2e7d32}tr.fail td:first-child{color:#c62828}.problem{color:#c62828}.note{color:#8a6d00}"
         + "svg.chart{display:block;margin:12px 0;border:1px solid #eee}svg .title{font-size:14px;font-weight:600;fill:#222}"
         + "svg .axis{font-size:11px;fill:#555}svg .legend{font-size:11px;fill:#333}svg .grid{stroke:#eee}svg .tick{stroke:#999}"
         + "svg .event{stroke:#333;stroke-dasharray:4 3}svg .event-label{font-size:10px;fill:#333}";
@@ -186,10 +197,13 @@ public static class ScenarioReport
         [.. result.Expectations.Select(e => new ExpectationDocument(e.Expectation, e.Passed, e.Measured, e.Evidence))],
         [.. result.Events.Select(e => new EventDocument(e.At.TotalMilliseconds, e.HappenedAt.TotalMilliseconds, e.Description, e.Error))],
         result.Problems,
+        result.StallNote,
         [.. result.History.Select(r => new LoadJsonRecord(r.Id, r.Due.TotalMilliseconds, r.Latency.TotalMilliseconds, r.Client, r.Method, r.Path, r.Status, r.Backend, r.Retries, r.Error))]);
 }
 
-internal sealed record RunDocument(string Scenario, string Teaches, bool Passed, DateTimeOffset StartedAt, List<ExpectationDocument> Expectations, List<EventDocument> Events, IReadOnlyList<string> Problems, List<LoadJsonRecord> Requests);
+internal sealed record RunDocument(
+    string Scenario, string Teaches, bool Passed, DateTimeOffset StartedAt, List<ExpectationDocument> Expectations, List<EventDocument> Events,
+    IReadOnlyList<string> Problems, string? Stalls, List<LoadJsonRecord> Requests);
 
 internal sealed record ExpectationDocument(string Expectation, bool Passed, string Measured, IReadOnlyList<string> Evidence);
 

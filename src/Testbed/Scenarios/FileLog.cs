@@ -4,12 +4,16 @@ using Microsoft.Extensions.Logging;
 
 namespace Testbed.Scenarios;
 
-/// <summary>The balancer's log during a run, one line per entry, in the run's directory beside the report.</summary>
+/// <summary>
+/// The balancer's log during a run, one line per entry, in the run's directory beside the report. An entry that
+/// comes after the run is over (from a timer still winding down) is dropped: a log never takes the process down.
+/// </summary>
 internal sealed class FileLog(string path) : ILoggerProvider
 {
     private readonly StreamWriter _writer = new(new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite)) { AutoFlush = true };
     private readonly Lock _sync = new();
     private readonly ConcurrentDictionary<string, Logger> _loggers = new();
+    private bool _closed;
 
     public ILogger CreateLogger(string categoryName) => _loggers.GetOrAdd(categoryName, name => new Logger(this, name));
 
@@ -18,7 +22,10 @@ internal sealed class FileLog(string path) : ILoggerProvider
         var line = string.Create(CultureInfo.InvariantCulture, $"{DateTime.UtcNow:HH:mm:ss.fff} {level,-11} {category}: {message}{(exception is null ? "" : " " + exception.GetType().Name + ": " + exception.Message)}");
         lock (_sync)
         {
-            _writer.WriteLine(line);
+            if (!_closed)
+            {
+                _writer.WriteLine(line);
+            }
         }
     }
 
@@ -26,6 +33,7 @@ internal sealed class FileLog(string path) : ILoggerProvider
     {
         lock (_sync)
         {
+            _closed = true;
             _writer.Dispose();
         }
     }

@@ -14,10 +14,16 @@ public sealed record EventOutcome(TimeSpan At, TimeSpan HappenedAt, string Descr
 
 /// <summary>A finished run: every request clients made, every event, every expectation judged.</summary>
 /// <param name="Problems">What went wrong outside the expectations (an event that failed): any fails the run.</param>
+/// <param name="Stalls">Moments the testbed's own process or machine paused while the load ran.</param>
+/// <param name="Collecting">How long garbage collection paused this process (balancer, backends and load alike) during the run.</param>
 public sealed record ScenarioResult(
     Scenario Scenario, IReadOnlyList<RequestRecord> History, IReadOnlyList<EventOutcome> Events,
-    IReadOnlyList<ExpectationResult> Expectations, IReadOnlyList<string> Problems, string Directory, DateTimeOffset StartedAt)
+    IReadOnlyList<ExpectationResult> Expectations, IReadOnlyList<string> Problems, string Directory, DateTimeOffset StartedAt,
+    IReadOnlyList<Stall>? Stalls = null, TimeSpan Collecting = default)
 {
+    /// <summary>A sentence on the testbed's pauses, or null when it kept time.</summary>
+    public string? StallNote => Format.Stalls(Stalls ?? [], Collecting);
+
     public bool Passed => Problems.Count == 0 && Expectations.All(e => e.Passed);
 }
 
@@ -31,6 +37,10 @@ public sealed class ScenarioRunner(TextWriter? progress = null)
     public async Task<ScenarioResult> RunAsync(Scenario scenario, string directory, CancellationToken cancellationToken = default)
     {
         Directory.CreateDirectory(directory);
+
+        // A clean heap to begin with: what earlier runs left behind is not collected in the middle of this one.
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
         var startedAt = DateTimeOffset.UtcNow;
         var ports = (Proxy: FreePort(), Admin: FreePort(), ControlPlane: FreePort());
         await using var backends = new ScenarioBackends(scenario.Backends);
@@ -53,6 +63,7 @@ public sealed class ScenarioRunner(TextWriter? progress = null)
             await using var load = new LoadGenerator(scenario.Load with { Target = balancer.ProxyUri });
             Say($"{scenario.Name}: {backends.Count} backend(s), balancer on {balancer.ProxyUri}, {Describe(scenario.Load)}");
 
+            var collectingBefore = GC.GetTotalPauseDuration();
             var running = load.RunAsync(cancellationToken);
             var t0 = await load.MeasuredStart.ConfigureAwait(false);
             using var stopProgress = new CancellationTokenSource();
@@ -82,6 +93,7 @@ public sealed class ScenarioRunner(TextWriter? progress = null)
             }
 
             var result = await running.ConfigureAwait(false);
+            var collecting = GC.GetTotalPauseDuration() - collectingBefore;
             await stopProgress.CancelAsync().ConfigureAwait(false);
             await ticker.ConfigureAwait(false);
             await balancer.StopAsync().ConfigureAwait(false);
@@ -90,7 +102,7 @@ public sealed class ScenarioRunner(TextWriter? progress = null)
             var history = AccessLogJoin.AddRetries(result.Records, File.Exists(accessLog) ? await File.ReadAllLinesAsync(accessLog, cancellationToken).ConfigureAwait(false) : []);
             var judged = scenario.Expectations.Select(e => e.Evaluate(history)).ToList();
             var problems = events.Where(e => e.Error is not null).Select(e => $"event at {Window.Seconds(e.At)} ({e.Description}) failed: {e.Error}").ToList();
-            return new ScenarioResult(scenario, history, events, judged, problems, directory, startedAt);
+            return new ScenarioResult(scenario, history, events, judged, problems, directory, startedAt, result.Stalls, collecting);
         }
     }
 

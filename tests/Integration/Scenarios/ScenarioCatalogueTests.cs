@@ -38,22 +38,37 @@ public sealed class ScenarioCatalogueTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// A scenario that fails while the testbed itself stalled (its heartbeat late: a pause of this process or of a
+    /// shared CI machine) is run once more, saying so; a failure without a stall, or a second failure, fails.
+    /// </summary>
     [Theory]
     [MemberData(nameof(Catalogue))]
     public async Task Scenario_Passes(string name)
     {
         var (scenario, errors) = ScenarioReader.ReadFile(Repository.PathOf($"scenarios/{name}.yaml"));
         Assert.True(scenario is not null, string.Join("\n", errors));
-        var directory = Directory.CreateTempSubdirectory($"scenario-{name}-").FullName;
+
+        var (result, summary) = await RunAsync(scenario);
+        if (!result.Passed && result.StallNote is { } stalls)
+        {
+            output.WriteLine($"{name} failed while the testbed stalled ({stalls}); running it once more.");
+            (result, summary) = await RunAsync(scenario);
+        }
+
+        Assert.True(result.Passed, $"{name} failed (reports in {result.Directory}):\n{summary}");
+        Directory.Delete(result.Directory, recursive: true);
+    }
+
+    private async Task<(ScenarioResult Result, string Summary)> RunAsync(Scenario scenario)
+    {
+        var directory = Directory.CreateTempSubdirectory($"scenario-{scenario.Name}-").FullName;
         using var progress = new StringWriter();
-
         var result = await new ScenarioRunner(progress).RunAsync(scenario, directory);
-
         await ScenarioReport.WriteAsync(result);
         var summary = await File.ReadAllTextAsync(Path.Combine(directory, ScenarioReport.Markdown));
         output.WriteLine(progress.ToString());
         output.WriteLine(summary);
-        Assert.True(result.Passed, $"{name} failed (reports in {directory}):\n{summary}");
-        Directory.Delete(directory, recursive: true);
+        return (result, summary);
     }
 }

@@ -40,6 +40,17 @@ public sealed partial class ScenarioReportTests : IDisposable
     }
 
     [Fact]
+    public void WhenTheTestbedStalled_BothReportsSaySo()
+    {
+        var run = SampleRun.Create(_directory) with { Stalls = [new(TimeSpan.FromSeconds(7.41), TimeSpan.FromMilliseconds(680))], Collecting = TimeSpan.FromMilliseconds(12) };
+
+        const string Note = "The testbed itself paused 1 time, 680.0 ms in all (longest 680.0 ms at t=7.41s); garbage collection paused it 12.0 ms in all.";
+        Assert.Contains("**Note:** " + Note, ScenarioReport.ToMarkdown(run), StringComparison.Ordinal);
+        Assert.Contains("<p class=\"note\">" + Note, ScenarioReport.ToHtml(run), StringComparison.Ordinal);
+        Assert.DoesNotContain("Note", ScenarioReport.ToMarkdown(SampleRun.Create(_directory)), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task WriteAsync_WritesEveryRequest_AsCsvAndJson()
     {
         var run = SampleRun.Create(_directory);
