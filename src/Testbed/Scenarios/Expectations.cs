@@ -178,7 +178,14 @@ public sealed record StickyExpectation(Window Where, double Min) : Expectation(W
         var wandering = clients.Where(g => g.Select(r => r.Backend).Distinct().Count() > 1).ToList();
         var sticking = clients.Count - wandering.Count;
         return (sticking >= Min * clients.Count, Of(sticking, clients.Count),
-            wandering.Select(g => $"{g.Key} was answered by {string.Join(", ", g.GroupBy(r => r.Backend).Select(b => $"{b.Key} ({b.Count()})"))}"));
+            wandering.Select(g => $"{g.Key} was answered by {Spread(g)}"));
+    }
+
+    /// <summary>The backends that answered one client, busiest first: all of a few, the top of many.</summary>
+    private static string Spread(IEnumerable<RequestRecord> requests)
+    {
+        var backends = requests.GroupBy(r => r.Backend).OrderByDescending(b => b.Count()).ThenBy(b => b.Key, StringComparer.Ordinal).Select(b => $"{b.Key} ({b.Count()})").ToList();
+        return backends.Count <= 5 ? string.Join(", ", backends) : $"{string.Join(", ", backends.Take(4))} and {backends.Count - 4} more backends";
     }
 }
 

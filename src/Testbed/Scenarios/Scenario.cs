@@ -7,6 +7,7 @@ namespace Testbed.Scenarios;
 /// <param name="Teaches">The file's opening comment: what the scenario shows.</param>
 /// <param name="BalancerConfig">The balancer's config.yaml, with <c>${name}</c> for each backend's address.</param>
 /// <param name="ConfigFirstLine">The scenario line on which the inline config begins (for error messages), or 0 for a file.</param>
+/// <param name="Redis">Whether the run starts a redis-server (its port is <c>${redis.port}</c> in the config).</param>
 public sealed record Scenario(
     string Name,
     string Teaches,
@@ -16,7 +17,12 @@ public sealed record Scenario(
     IReadOnlyList<BackendSpec> Backends,
     LoadOptions Load,
     IReadOnlyList<TimelineEvent> Timeline,
-    IReadOnlyList<Expectation> Expectations);
+    IReadOnlyList<Expectation> Expectations,
+    bool Redis = false)
+{
+    /// <summary>The placeholder for the port of the scenario's redis-server.</summary>
+    public const string RedisPort = "redis.port";
+}
 
 /// <summary>How a fake backend gets into the balancer.</summary>
 public enum Registration
@@ -75,4 +81,10 @@ public sealed record SetWeightEvent(TimeSpan At, IReadOnlyList<string> Backends,
 public sealed record RestartBalancerEvent(TimeSpan At) : TimelineEvent(At)
 {
     public override string Describe() => "restart the balancer";
+}
+
+/// <summary><c>stop-redis</c> (killed, as in a crash: its data is gone) or <c>start-redis</c> (again, on its port).</summary>
+public sealed record RedisEvent(TimeSpan At, bool Start) : TimelineEvent(At)
+{
+    public override string Describe() => Start ? "start redis" : "stop redis";
 }

@@ -16,8 +16,7 @@ public static partial class ScenarioReader
     private static readonly Dictionary<string, LoadModel> Models = new() { ["open"] = LoadModel.Open, ["closed"] = LoadModel.Closed };
     private static readonly Dictionary<string, Registration> Registrations = new() { ["none"] = Registration.None, ["control-plane"] = Registration.ControlPlane };
     private static readonly Dictionary<string, BackendAction> BackendActions = Enum.GetValues<BackendAction>().ToDictionary(a => a.ToString().ToLowerInvariant());
-    private static readonly string[] OtherActions = ["set-behavior", "set-weight", "restart-balancer"];
-    private static readonly string[] Unavailable = ["stop-redis", "start-redis"];
+    private static readonly string[] OtherActions = ["set-behavior", "set-weight", "restart-balancer", "stop-redis", "start-redis"];
     private static readonly string[] Filters = ["from", "to", "client", "path", "method"];
     private static readonly string[] Kinds = ["error-rate", "no-requests-to", "share", "latency", "status", "sticky", "moved-clients", "requests", "retries"];
     private static readonly Dictionary<string, double> Percentiles = new() { ["p50"] = 50, ["p90"] = 90, ["p99"] = 99, ["p99.9"] = 99.9, ["max"] = 100 };
@@ -59,7 +58,8 @@ public static partial class ScenarioReader
         var backends = ReadBackends(root);
         var names = backends.Select(b => b.Name).ToList();
         var load = ReadLoad(root.Section("load"));
-        var timeline = ReadTimeline(root, names, load.Duration);
+        var redis = root.Value("redis", false, ValueParsers.Bool);
+        var timeline = ReadTimeline(root, names, load.Duration, redis);
         var expectations = ReadExpectations(root, names);
         if (expectations.Count == 0)
         {
@@ -69,9 +69,16 @@ public static partial class ScenarioReader
         foreach (var placeholder in BalancerSetup.Placeholders(config))
         {
             var backend = backends.FirstOrDefault(b => b.Name == placeholder);
-            if (backend is null)
+            if (placeholder == Scenario.RedisPort)
             {
-                root.Section("balancer").Error("config", $"${{{placeholder}}} names no backend (backends: {string.Join(", ", names)})");
+                if (!redis)
+                {
+                    root.Section("balancer").Error("config", $"${{{placeholder}}}: this scenario has no redis-server: add redis: true at the top level");
+                }
+            }
+            else if (backend is null)
+            {
+                root.Section("balancer").Error("config", $"${{{placeholder}}} names no backend (backends: {Listed(names)})");
             }
             else if (!backend.Start)
             {
@@ -79,7 +86,7 @@ public static partial class ScenarioReader
             }
         }
 
-        return new Scenario(name, teaches, path, config, firstLine, backends, load, timeline, expectations);
+        return new Scenario(name, teaches, path, config, firstLine, backends, load, timeline, expectations, redis);
     }
 
     private static (string Config, int FirstLine) ReadBalancer(ConfigSection balancer, string yaml, string path)
@@ -267,7 +274,7 @@ public static partial class ScenarioReader
         return ((uint)bytes[0] << 24) | ((uint)bytes[1] << 16) | ((uint)bytes[2] << 8) | bytes[3];
     }
 
-    private static List<TimelineEvent> ReadTimeline(ConfigSection root, IReadOnlyList<string> names, TimeSpan duration)
+    private static List<TimelineEvent> ReadTimeline(ConfigSection root, IReadOnlyList<string> names, TimeSpan duration, bool redis)
     {
         var events = new List<TimelineEvent>();
         foreach (var item in root.Items("timeline"))
@@ -282,12 +289,12 @@ public static partial class ScenarioReader
                 item.Error("at", $"{Window.Seconds(at)} is after the load ends ({Window.Seconds(duration)})");
             }
 
-            foreach (var key in BackendActions.Keys.Concat(OtherActions).Concat(Unavailable))
+            foreach (var key in BackendActions.Keys.Concat(OtherActions))
             {
                 item.Has(key);
             }
 
-            var actions = item.Keys.Where(k => !k.Equals("at", StringComparison.OrdinalIgnoreCase) && (BackendActions.ContainsKey(k.ToLowerInvariant()) || OtherActions.Contains(k.ToLowerInvariant()) || Unavailable.Contains(k.ToLowerInvariant()))).ToList();
+            var actions = item.Keys.Where(k => !k.Equals("at", StringComparison.OrdinalIgnoreCase) && (BackendActions.ContainsKey(k.ToLowerInvariant()) || OtherActions.Contains(k.ToLowerInvariant()))).ToList();
             if (actions.Count != 1)
             {
                 if (actions.Count > 1 || item.Keys.All(k => k.Equals("at", StringComparison.OrdinalIgnoreCase)))
@@ -307,7 +314,8 @@ public static partial class ScenarioReader
                 "set-behavior" => new SetBehaviorEvent(at, Names(item.Section(action), "backend", names), BehaviorCatalog.ReadList(item.Section(action), "behaviors", BehaviorEnvironment.System)),
                 "set-weight" => new SetWeightEvent(at, Names(item.Section(action), "backend", names), item.Section(action).Value("weight", 1, ValueParsers.Int(0, 1_000_000, "a weight"))),
                 "restart-balancer" => new RestartBalancerEvent(at),
-                _ => Refuse(item, action),
+                _ when !redis => Refuse(item, action),
+                _ => new RedisEvent(at, action == "start-redis"),
             };
             if (read is not null)
             {
@@ -320,7 +328,7 @@ public static partial class ScenarioReader
 
     private static TimelineEvent? Refuse(ConfigSection item, string action)
     {
-        item.Error(action, "not available yet: the balancer does not use Redis in this version, so there is nothing to observe");
+        item.Error(action, "this scenario has no redis-server: add redis: true at the top level");
         return null;
     }
 
@@ -334,7 +342,7 @@ public static partial class ScenarioReader
             var matches = name.EndsWith('*') ? declared.Where(d => d.StartsWith(name[..^1], StringComparison.Ordinal)).ToList() : declared.Where(d => d == name).ToList();
             if (matches.Count == 0)
             {
-                at.Error(key, $"{(name.Length == 0 ? "a backend name is needed" : $"{name} matches no backend")} (backends: {string.Join(", ", declared)})");
+                at.Error(key, $"{(name.Length == 0 ? "a backend name is needed" : $"{name} matches no backend")} (backends: {Listed(declared)})");
             }
 
             resolved.AddRange(matches.Except(resolved));
@@ -465,6 +473,7 @@ public static partial class ScenarioReader
         try
         {
             var standIns = scenario.Backends.Select((b, i) => (b.Name, Address: $"http://127.0.0.1:{(10000 + i).ToString(CultureInfo.InvariantCulture)}")).ToDictionary(p => p.Name, p => p.Address);
+            standIns[Scenario.RedisPort] = "6379";
             return BalancerSetup.Load(scenario, standIns, directory, (0, 0, 0)).Errors;
         }
         finally
@@ -472,6 +481,10 @@ public static partial class ScenarioReader
             Directory.Delete(directory, recursive: true);
         }
     }
+
+    /// <summary>Backend names for an error message: all of a few, the ends of many.</summary>
+    private static string Listed(IReadOnlyList<string> names) =>
+        names.Count <= 8 ? string.Join(", ", names) : $"{string.Join(", ", names.Take(6))}, …, {names[^1]} ({names.Count} in all)";
 
     private static bool Name(string raw, out string name, out string error)
     {

@@ -42,12 +42,18 @@ public sealed class ScenarioRunner(TextWriter? progress = null)
         GC.Collect();
         GC.WaitForPendingFinalizers();
         var startedAt = DateTimeOffset.UtcNow;
-        var ports = (Proxy: FreePort(), Admin: FreePort(), ControlPlane: FreePort());
+        var ports = (Proxy: LoopbackPort.Next(), Admin: LoopbackPort.Next(), ControlPlane: LoopbackPort.Next());
         await using var backends = new ScenarioBackends(scenario.Backends);
         await backends.StartInitialAsync(cancellationToken).ConfigureAwait(false);
+        await using var redis = scenario.Redis ? await StartRedisAsync().ConfigureAwait(false) : null;
+        var addresses = new Dictionary<string, string>(backends.Addresses(), StringComparer.Ordinal);
+        if (redis is not null)
+        {
+            addresses[Scenario.RedisPort] = redis.Port.ToString(CultureInfo.InvariantCulture);
+        }
 
         var balancerDirectory = Path.Combine(directory, "balancer");
-        var loaded = BalancerSetup.Load(scenario, backends.Addresses(), balancerDirectory, ports);
+        var loaded = BalancerSetup.Load(scenario, addresses, balancerDirectory, ports);
         if (loaded.Options is not { } options)
         {
             throw new ScenarioException(string.Join("\n", loaded.Errors));
@@ -81,7 +87,7 @@ public sealed class ScenarioRunner(TextWriter? progress = null)
                 string? error = null;
                 try
                 {
-                    await CarryOutAsync(timelineEvent, backends, balancer, admin, cancellationToken).ConfigureAwait(false);
+                    await CarryOutAsync(timelineEvent, backends, balancer, redis, admin, cancellationToken).ConfigureAwait(false);
                 }
                 catch (Exception e) when (e is InvalidOperationException or HttpRequestException or IOException or SocketException)
                 {
@@ -106,7 +112,8 @@ public sealed class ScenarioRunner(TextWriter? progress = null)
         }
     }
 
-    private static async Task CarryOutAsync(TimelineEvent timelineEvent, ScenarioBackends backends, BalancerHost balancer, HttpClient admin, CancellationToken cancellationToken)
+    private static async Task CarryOutAsync(
+        TimelineEvent timelineEvent, ScenarioBackends backends, BalancerHost balancer, RedisServer? redis, HttpClient admin, CancellationToken cancellationToken)
     {
         switch (timelineEvent)
         {
@@ -139,6 +146,12 @@ public sealed class ScenarioRunner(TextWriter? progress = null)
             case RestartBalancerEvent:
                 await balancer.RestartAsync().ConfigureAwait(false);
                 break;
+            case RedisEvent { Start: true } when redis is not null:
+                await redis.StartAgainAsync().ConfigureAwait(false);
+                break;
+            case RedisEvent when redis is not null:
+                await redis.StopAsync().ConfigureAwait(false);
+                break;
             default:
                 throw new InvalidOperationException($"no way to carry out {timelineEvent.Describe()}");
         }
@@ -149,6 +162,18 @@ public sealed class ScenarioRunner(TextWriter? progress = null)
         if (!response.IsSuccessStatusCode)
         {
             throw new InvalidOperationException($"{what}: the admin API answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false)}");
+        }
+    }
+
+    private static async Task<RedisServer> StartRedisAsync()
+    {
+        try
+        {
+            return await RedisServer.StartAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is FileNotFoundException or InvalidOperationException)
+        {
+            throw new ScenarioException(e.Message);
         }
     }
 
@@ -212,7 +237,13 @@ public sealed class ScenarioRunner(TextWriter? progress = null)
         (load.Model == LoadModel.Open ? $"open model at {Format.Number(load.Rate)} requests/s" : $"closed model, {load.Concurrency} clients")
         + $" for {Window.Seconds(load.Duration)}{(load.Warmup > TimeSpan.Zero ? $" after {Window.Seconds(load.Warmup)} of warm-up" : "")}, from {load.Clients.Count} client address(es)";
 
-    private static int FreePort()
+}
+
+/// <summary>Loopback ports for listeners that must know theirs before they start (to come back on it after a restart).</summary>
+internal static class LoopbackPort
+{
+    /// <summary>A port that was free a moment ago: the OS picks it, and it is released for the caller to bind.</summary>
+    public static int Next()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

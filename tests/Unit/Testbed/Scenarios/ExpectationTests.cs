@@ -100,6 +100,16 @@ public sealed class ExpectationTests
     }
 
     [Fact]
+    public void Sticky_Evidence_NamesTheBusiestBackendsOfAWanderingClient()
+    {
+        var history = Enumerable.Range(1, 7).SelectMany(b => Enumerable.Range(0, b).Select(_ => R(1, $"b{b}", client: "127.0.0.2"))).ToList();
+
+        var result = new StickyExpectation(Window.All, 1.0).Evaluate(history);
+
+        Assert.Equal("127.0.0.2 was answered by b7 (7), b6 (6), b5 (5), b4 (4) and 3 more backends", Assert.Single(result.Evidence));
+    }
+
+    [Fact]
     public void MovedClients_ComparesEachClientsUsualBackendBeforeAndAfter()
     {
         RequestRecord[] history =

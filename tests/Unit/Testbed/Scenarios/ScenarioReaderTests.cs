@@ -120,11 +120,32 @@ public sealed class ScenarioReaderTests
     }
 
     [Fact]
-    public void RedisEvents_AreRefusedUntilTheBalancerUsesRedis()
+    public void RedisEvents_NeedTheScenariosRedis()
     {
         var (_, errors) = ScenarioReader.Read(Good.Replace("kill: a", "stop-redis: {}", StringComparison.Ordinal), "/tmp/bad.yaml");
 
-        Assert.Contains(errors, e => e.Contains("stop-redis", StringComparison.Ordinal) && e.Contains("not available yet", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Contains("timeline[0].stop-redis (line 21): this scenario has no redis-server: add redis: true", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void WithRedis_ItsEventsAndPortAreRead()
+    {
+        var yaml = Good.Replace("kill: a", "stop-redis: {}", StringComparison.Ordinal).Replace("set-weight: { backend: [s1, s2], weight: 5 }", "start-redis: {}", StringComparison.Ordinal)
+            .Replace("    backends:\n", "    BalanceHub: { redis-server: { port: ${redis.port} } }\n    backends:\n", StringComparison.Ordinal) + "\nredis: true\n";
+
+        var (scenario, errors) = ScenarioReader.Read(yaml, "/tmp/redis.yaml");
+
+        Assert.Empty(errors);
+        Assert.True(scenario!.Redis);
+        Assert.Equal(["stop redis", "start redis"], scenario.Timeline.OfType<RedisEvent>().Select(e => e.Describe()));
+    }
+
+    [Fact]
+    public void TheRedisPortPlaceholder_NeedsTheScenariosRedis()
+    {
+        var (_, errors) = ScenarioReader.Read(Good.Replace("    backends:\n", "    BalanceHub: { redis-server: { port: ${redis.port} } }\n    backends:\n", StringComparison.Ordinal), "/tmp/bad.yaml");
+
+        Assert.Contains(errors, e => e.Contains("${redis.port}: this scenario has no redis-server", StringComparison.Ordinal));
     }
 
     [Theory]
