@@ -14,9 +14,6 @@ namespace Testbed.Load;
 /// </summary>
 public sealed class LoadGenerator : IAsyncDisposable
 {
-    /// <summary>The response header a fake backend names itself in.</summary>
-    public const string BackendHeader = "X-Backend";
-
     /// <summary>The query parameter that tags a request with its id, when <see cref="LoadOptions.TagRequests"/>.</summary>
     public const string TagParameter = "lb-request";
 
@@ -183,7 +180,7 @@ public sealed class LoadGenerator : IAsyncDisposable
             using var response = await _clients[id % _clients.Length].SendAsync(request, HttpCompletionOption.ResponseHeadersRead, linked.Token).ConfigureAwait(false);
             await response.Content.CopyToAsync(Stream.Null, linked.Token).ConfigureAwait(false);
             status = (int)response.StatusCode;
-            backend = response.Headers.TryGetValues(BackendHeader, out var names) ? names.FirstOrDefault() : null;
+            backend = response.Headers.TryGetValues(FakeBackends.FakeBackend.BackendHeader, out var names) ? names.FirstOrDefault() : null;
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
