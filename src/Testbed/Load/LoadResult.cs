@@ -36,6 +36,9 @@ public sealed record LoadSummary(
     /// <summary>Failed (no answer, or 5xx) over all requests; 0 when there were none.</summary>
     public double ErrorRate => Requests == 0 ? 0 : Failed / (double)Requests;
 
+    /// <summary>The share of all requests that <paramref name="count"/> of them make; 0 when there were none.</summary>
+    public double ShareOf(int count) => Requests == 0 ? 0 : count / (double)Requests;
+
     public static LoadSummary Of(IReadOnlyCollection<RequestRecord> records, TimeSpan over)
     {
         var latency = new LatencyHistogram();
@@ -147,12 +150,7 @@ public static class LoadReport
         if (s.Backends.Count > 0)
         {
             text.AppendLine();
-            text.AppendLine("| backend | requests | share |");
-            text.AppendLine("|---|---:|---:|");
-            foreach (var (backend, count) in s.Backends)
-            {
-                text.AppendLine(CultureInfo.InvariantCulture, $"| {backend} | {count} | {Format.Percent(count / (double)s.Requests, 1)} |");
-            }
+            BackendTable(text, s);
         }
 
         text.AppendLine();
@@ -175,6 +173,17 @@ public static class LoadReport
         }
 
         return text.ToString();
+    }
+
+    /// <summary>Requests answered by each backend, and their share of all requests, as a Markdown table.</summary>
+    internal static void BackendTable(StringBuilder text, LoadSummary summary)
+    {
+        text.AppendLine("| backend | requests answered | share |");
+        text.AppendLine("|---|---:|---:|");
+        foreach (var (backend, count) in summary.Backends)
+        {
+            text.AppendLine(CultureInfo.InvariantCulture, $"| {backend} | {count} | {Format.Percent(summary.ShareOf(count), 1)} |");
+        }
     }
 
     public static string Csv(IEnumerable<RequestRecord> records)

@@ -15,8 +15,6 @@ public sealed class StallWatch(TimeProvider time, long origin, TimeSpan beat, Ti
     private readonly long _origin = origin;
     private long _last = origin;
 
-    public TimeSpan Beat => beat;
-
     /// <summary>The stalls seen so far, in time order.</summary>
     public IReadOnlyList<Stall> Stalls
     {

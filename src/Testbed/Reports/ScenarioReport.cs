@@ -90,12 +90,7 @@ public static class ScenarioReport
         text.AppendLine(CultureInfo.InvariantCulture, $"| {summary.Requests} | {summary.Failed} | {Format.Percent(summary.ErrorRate)} | {result.History.Count(r => r.Retries > 0)} | "
             + $"{Format.Milliseconds(summary.Latency.Percentile(50))} | {Format.Milliseconds(summary.Latency.Percentile(99))} | {Format.Milliseconds(summary.Latency.Max)} |");
         text.AppendLine();
-        text.AppendLine("| backend | requests answered | share |");
-        text.AppendLine("|---|---:|---:|");
-        foreach (var (backend, count) in summary.Backends)
-        {
-            text.AppendLine(CultureInfo.InvariantCulture, $"| {backend} | {count} | {Format.Percent(count / (double)Math.Max(1, summary.Requests), 1)} |");
-        }
+        LoadReport.BackendTable(text, summary);
 
         text.AppendLine();
         text.AppendLine(CultureInfo.InvariantCulture, $"Charts: [{Html}]({Html}). Every request: [{Csv}]({Csv}), [{Json}]({Json}). The balancer's log: balancer.log.");
@@ -171,7 +166,7 @@ public static class ScenarioReport
         html.Append("<h2>Backends</h2><table><tr><th>backend</th><th>requests answered</th><th>share</th></tr>");
         foreach (var (backend, count) in summary.Backends)
         {
-            html.Append(CultureInfo.InvariantCulture, $"<tr><td>{E(backend)}</td><td>{count}</td><td>{Format.Percent(count / (double)Math.Max(1, summary.Requests), 1)}</td></tr>");
+            html.Append(CultureInfo.InvariantCulture, $"<tr><td>{E(backend)}</td><td>{count}</td><td>{Format.Percent(summary.ShareOf(count), 1)}</td></tr>");
         }
 
         html.Append(CultureInfo.InvariantCulture, $"</table><p>Every request: <a href=\"{Csv}\">{Csv}</a>, <a href=\"{Json}\">{Json}</a>. Scenario: {E(Path.GetFileName(scenario.Path))}.</p></body></html>");

@@ -46,7 +46,7 @@ public abstract record TimelineEvent(TimeSpan At)
     public abstract string Describe();
 
     /// <summary>Backend names for people: all of a few, the ends of many (<c>s1, s2, …, s200 (200 backends)</c>).</summary>
-    protected static string Names(IReadOnlyList<string> names) =>
+    internal static string Names(IReadOnlyList<string> names) =>
         names.Count <= 4 ? string.Join(", ", names) : $"{names[0]}, {names[1]}, …, {names[^1]} ({names.Count} backends)";
 }
 

@@ -37,10 +37,9 @@ internal sealed class ScenarioBackends(IReadOnlyList<BackendSpec> specs) : IAsyn
     public async Task ConnectAsync(IPEndPoint controlPlane, CancellationToken cancellationToken)
     {
         _controlPlane = controlPlane;
-        foreach (var (name, backend) in _running)
+        foreach (var backend in _running.Values)
         {
-            var spec = _specs[name];
-            backend.Configure(o => o with { Register = controlPlane, RegisterOnStart = spec.Register == Registration.ControlPlane });
+            backend.Configure(o => o with { Register = controlPlane });
         }
 
         await Task.WhenAll(_running.Where(p => _specs[p.Key].Register == Registration.ControlPlane).Select(p => RegisterAsync(p.Value, cancellationToken))).ConfigureAwait(false);

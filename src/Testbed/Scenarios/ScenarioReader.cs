@@ -78,7 +78,7 @@ public static partial class ScenarioReader
             }
             else if (backend is null)
             {
-                root.Section("balancer").Error("config", $"${{{placeholder}}} names no backend (backends: {Listed(names)})");
+                root.Section("balancer").Error("config", $"${{{placeholder}}} names no backend (backends: {TimelineEvent.Names(names)})");
             }
             else if (!backend.Start)
             {
@@ -342,7 +342,7 @@ public static partial class ScenarioReader
             var matches = name.EndsWith('*') ? declared.Where(d => d.StartsWith(name[..^1], StringComparison.Ordinal)).ToList() : declared.Where(d => d == name).ToList();
             if (matches.Count == 0)
             {
-                at.Error(key, $"{(name.Length == 0 ? "a backend name is needed" : $"{name} matches no backend")} (backends: {Listed(declared)})");
+                at.Error(key, $"{(name.Length == 0 ? "a backend name is needed" : $"{name} matches no backend")} (backends: {TimelineEvent.Names(declared)})");
             }
 
             resolved.AddRange(matches.Except(resolved));
@@ -481,10 +481,6 @@ public static partial class ScenarioReader
             Directory.Delete(directory, recursive: true);
         }
     }
-
-    /// <summary>Backend names for an error message: all of a few, the ends of many.</summary>
-    private static string Listed(IReadOnlyList<string> names) =>
-        names.Count <= 8 ? string.Join(", ", names) : $"{string.Join(", ", names.Take(6))}, …, {names[^1]} ({names.Count} in all)";
 
     private static bool Name(string raw, out string name, out string error)
     {

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Net;
 using System.Net.Http.Json;
 using System.Net.Sockets;
 using Balancer.Observability;
@@ -216,7 +215,7 @@ public sealed class ScenarioRunner(TextWriter? progress = null)
         var records = load.Completed.Where(r => r.Due >= from && r.Due < from + TimeSpan.FromSeconds(1)).ToList();
         var summary = LoadSummary.Of(records, TimeSpan.FromSeconds(1));
         var busiest = summary.Backends.OrderByDescending(b => b.Value).ThenBy(b => b.Key, StringComparer.Ordinal).Take(6).OrderBy(b => b.Key, StringComparer.Ordinal);
-        var shares = string.Join(" ", busiest.Select(b => $"{b.Key} {Format.Percent(b.Value / (double)Math.Max(1, summary.Requests), 0)}"))
+        var shares = string.Join(" ", busiest.Select(b => $"{b.Key} {Format.Percent(summary.ShareOf(b.Value), 0)}"))
             + (summary.Backends.Count > 6 ? $" and {summary.Backends.Count - 6} more" : "");
         Say(string.Create(CultureInfo.InvariantCulture,
             $"  t={Window.Seconds(from),-7} {summary.Requests,5} req/s  {summary.Failed,4} failed  p99 {Format.Milliseconds(summary.Latency.Percentile(99)),9}  in flight {load.InFlight,4}  {shares}"));
@@ -237,18 +236,6 @@ public sealed class ScenarioRunner(TextWriter? progress = null)
         (load.Model == LoadModel.Open ? $"open model at {Format.Number(load.Rate)} requests/s" : $"closed model, {load.Concurrency} clients")
         + $" for {Window.Seconds(load.Duration)}{(load.Warmup > TimeSpan.Zero ? $" after {Window.Seconds(load.Warmup)} of warm-up" : "")}, from {load.Clients.Count} client address(es)";
 
-}
-
-/// <summary>Loopback ports for listeners that must know theirs before they start (to come back on it after a restart).</summary>
-internal static class LoopbackPort
-{
-    /// <summary>A port that was free a moment ago: the OS picks it, and it is released for the caller to bind.</summary>
-    public static int Next()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }
 
 /// <summary>A scenario that could not be set up (the balancer would not start, say).</summary>

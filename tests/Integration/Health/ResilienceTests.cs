@@ -7,6 +7,7 @@ using Balancer.Observability;
 using Balancer.Tests.Kit;
 using FakeBackends;
 using FakeBackends.Behaviors;
+using Testbed.Scenarios;
 using Xunit.Abstractions;
 
 namespace Balancer.Tests.Integration.Health;
@@ -132,7 +133,7 @@ public sealed class ResilienceTests(ITestOutputHelper output)
     {
         await using var backends = await Backends.StartAsync(1);
         await using var failing = await Backends.StartAsync(1, (_, o) => o with { Name = "fails", Behaviors = BehaviorCatalog.From("fail: 503") });
-        var closed = $"http://127.0.0.1:{FreePort.Closed()}";
+        var closed = $"http://127.0.0.1:{LoopbackPort.Next()}";
         await using var refusing = await TestBalancer.StartAsync($"BalanceHub: {{ algorithm: round-robin }}\nbackends: [ {{ address: \"{closed}\" }}, {{ address: \"{backends[0].Address}\" }} ]", output);
         await using var answering503 = await TestBalancer.StartAsync($"BalanceHub: {{ algorithm: round-robin }}\nbackends: [ {{ address: \"{failing[0].Address}\" }}, {{ address: \"{backends[0].Address}\" }} ]", output);
 

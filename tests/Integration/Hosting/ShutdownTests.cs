@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using Balancer.Tests.Kit;
 using FakeBackends;
 using FakeBackends.Behaviors;
+using Testbed.Scenarios;
 using Xunit.Abstractions;
 
 namespace Balancer.Tests.Integration.Hosting;
@@ -54,7 +55,7 @@ public sealed class ShutdownTests(ITestOutputHelper output)
     public async Task BrokenConfig_ExitsWithCode2_ListingEveryError_BeforeBindingAnything()
     {
         var directory = Directory.CreateTempSubdirectory("lb-process-").FullName;
-        var adminPort = FreePort.Next();
+        var adminPort = LoopbackPort.Next();
         await File.WriteAllTextAsync(Path.Combine(directory, "config.yaml"), $"""
             Original-Server:
               allow: [10.0.0.0/99]

@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using Balancer.Tests.Kit;
 using FakeBackends;
 using FakeBackends.Behaviors;
+using Testbed.Scenarios;
 using Xunit.Abstractions;
 
 namespace Balancer.Tests.Integration.Proxy;
@@ -156,7 +157,7 @@ public sealed class ProxyTests(ITestOutputHelper output)
     [Fact]
     public async Task BackendRefusesConnections_Answers502()
     {
-        await using var lb = await TestBalancer.StartAsync($"backends: [ {{ address: \"http://127.0.0.1:{FreePort.Closed()}\" }} ]", output);
+        await using var lb = await TestBalancer.StartAsync($"backends: [ {{ address: \"http://127.0.0.1:{LoopbackPort.Next()}\" }} ]", output);
 
         using var response = await lb.Client.GetAsync("/");
 
