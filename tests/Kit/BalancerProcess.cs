@@ -6,8 +6,8 @@ using System.Text.RegularExpressions;
 namespace Balancer.Tests.Kit;
 
 /// <summary>
-/// The real balancer executable in its own process, as a user starts it: for what only a process shows
-/// (exit codes, signals, output before anything is bound).
+/// The real balancer executable (or the testbed's) in its own process, as a user starts it: for what only a
+/// process shows (exit codes, signals, output before anything is bound).
 /// </summary>
 public sealed partial class BalancerProcess : IAsyncDisposable
 {
@@ -46,7 +46,12 @@ public sealed partial class BalancerProcess : IAsyncDisposable
     public bool HasExited => _process.HasExited;
 
     /// <summary>Runs <c>dotnet Balancer.dll</c> (built next to the tests) with <paramref name="args"/> in <paramref name="workingDirectory"/>.</summary>
-    public static BalancerProcess Start(string workingDirectory, params string[] args)
+    public static BalancerProcess Start(string workingDirectory, params string[] args) => Run("Balancer.dll", workingDirectory, args);
+
+    /// <summary>Runs the testbed, <c>dotnet Testbed.dll</c> (built next to the tests), as a user runs scenarios.</summary>
+    public static BalancerProcess StartTestbed(string workingDirectory, params string[] args) => Run("Testbed.dll", workingDirectory, args);
+
+    private static BalancerProcess Run(string assembly, string workingDirectory, string[] args)
     {
         var start = new ProcessStartInfo("dotnet")
         {
@@ -55,7 +60,7 @@ public sealed partial class BalancerProcess : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Balancer.dll"));
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, assembly));
         foreach (var arg in args)
         {
             start.ArgumentList.Add(arg);
