@@ -38,9 +38,6 @@ public sealed class SqliteRegistrationStore : IDisposable
         "ALTER TABLE backends ADD COLUMN draining_since TEXT NULL;",
     ];
 
-    private static readonly Lock BatteriesLock = new();
-    private static bool _batteriesReady;
-
     private readonly SqliteConnection _connection;
 
     private SqliteRegistrationStore(SqliteConnection connection, string path)
@@ -54,15 +51,6 @@ public sealed class SqliteRegistrationStore : IDisposable
     /// <summary>Opens (creating if needed) the database at <paramref name="path"/> and brings its schema up to date.</summary>
     public static SqliteRegistrationStore Open(string path)
     {
-        lock (BatteriesLock)
-        {
-            if (!_batteriesReady)
-            {
-                SQLitePCL.Batteries_V2.Init();
-                _batteriesReady = true;
-            }
-        }
-
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
         var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false, Mode = SqliteOpenMode.ReadWriteCreate }.ToString());
         try

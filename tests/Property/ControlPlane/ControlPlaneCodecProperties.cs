@@ -3,6 +3,7 @@ using System.Net;
 using Balancer.ControlPlane;
 using FsCheck;
 using FsCheck.Fluent;
+using FsCheck.Xunit;
 
 namespace Balancer.Tests.Properties.ControlPlane;
 
@@ -30,8 +31,8 @@ public sealed class ControlPlaneCodecProperties
         from weight in Gen.OneOf(Gen.Constant<int?>(null), Gen.Choose(0, 1000).Select(w => (int?)w))
         select new RegistrationRequest(action, port, [.. paths.Distinct()], [.. clients.Distinct()], weight);
 
-    [Fact]
-    public void EncodeThenDecode_GivesBackTheSameRequest() =>
+    [Property(MaxTest = 500)]
+    public Property EncodeThenDecode_GivesBackTheSameRequest() =>
         Prop.ForAll(Requests.ToArbitrary(), request =>
         {
             var buffer = new ReadOnlySequence<byte>(ControlPlaneCodec.EncodeRequest(request));
@@ -43,10 +44,10 @@ public sealed class ControlPlaneCodecProperties
                 && decoded.Weight == request.Weight
                 && decoded.Paths.SequenceEqual(request.Paths)
                 && decoded.Clients.SequenceEqual(request.Clients);
-        }).Check(Config.QuickThrowOnFailure.WithMaxTest(500));
+        });
 
-    [Fact]
-    public void AnyBytes_DecodeToFramesOrClearErrors_NeverAnException() =>
+    [Property(MaxTest = 2000)]
+    public Property AnyBytes_DecodeToFramesOrClearErrors_NeverAnException() =>
         Prop.ForAll(ArbMap.Default.ArbFor<byte[]>(), Arb.From(Gen.Elements(true, false)), (bytes, startWithMagic) =>
         {
             byte[] input = startWithMagic ? [(byte)'L', (byte)'B', .. bytes] : bytes;
@@ -69,10 +70,10 @@ public sealed class ControlPlaneCodecProperties
                     return false;
                 }
             }
-        }).Check(Config.QuickThrowOnFailure.WithMaxTest(2000));
+        });
 
-    [Fact]
-    public void AnyChunkingOfAValidStream_DecodesToTheSamePackets() =>
+    [Property(MaxTest = 300)]
+    public Property AnyChunkingOfAValidStream_DecodesToTheSamePackets() =>
         Prop.ForAll(
             Gen.NonEmptyListOf(Requests).ToArbitrary(),
             ArbMap.Default.ArbFor<int[]>(),
@@ -103,7 +104,7 @@ public sealed class ControlPlaneCodecProperties
                 return pending.Length == 0
                     && decoded.Count == requests.Count
                     && decoded.Zip(requests).All(p => p.First.Port == p.Second.Port && p.First.Action == p.Second.Action && p.First.Paths.SequenceEqual(p.Second.Paths));
-            }).Check(Config.QuickThrowOnFailure.WithMaxTest(300));
+            });
 
     private static List<byte[]> Chunk(byte[] stream, int[] cuts)
     {

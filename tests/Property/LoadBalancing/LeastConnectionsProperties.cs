@@ -3,6 +3,7 @@ using Balancer.Proxy;
 using Balancer.Tests.Kit;
 using FsCheck;
 using FsCheck.Fluent;
+using FsCheck.Xunit;
 using Yarp.ReverseProxy.Model;
 
 namespace Balancer.Tests.Properties.LoadBalancing;
@@ -16,16 +17,16 @@ public sealed class LeastConnectionsProperties
          from events in Gen.ArrayOf(Gen.Zip(Gen.Elements(true, true, false), Gen.Choose(0, 1000)), 200)
          select (weights, events)).ToArbitrary();
 
-    [Fact]
-    public void Pick_AlwaysHasTheMinimumInFlight() =>
-        Prop.ForAll(Runs, run => Check(run, weighted: false, (count, weight) => count)).Check(Config.QuickThrowOnFailure.WithMaxTest(300));
+    [Property(MaxTest = 300)]
+    public Property Pick_AlwaysHasTheMinimumInFlight() =>
+        Prop.ForAll(Runs, run => Check(run, weighted: false, (count, weight) => count));
 
-    [Fact]
-    public void WeightedPick_AlwaysHasTheMinimum_InFlightPlusOneOverWeight() =>
-        Prop.ForAll(Runs, run => Check(run, weighted: true, (count, weight) => (count + 1.0) / weight)).Check(Config.QuickThrowOnFailure.WithMaxTest(300));
+    [Property(MaxTest = 300)]
+    public Property WeightedPick_AlwaysHasTheMinimum_InFlightPlusOneOverWeight() =>
+        Prop.ForAll(Runs, run => Check(run, weighted: true, (count, weight) => (count + 1.0) / weight));
 
-    [Fact]
-    public void Pick_RestrictedSubset_HasTheMinimumOfThatSubset() =>
+    [Property(MaxTest = 200)]
+    public Property Pick_RestrictedSubset_HasTheMinimumOfThatSubset() =>
         Prop.ForAll(Runs, Gen.Choose(1, 1000).ToArbitrary(), (run, mask) =>
         {
             var destinations = Destinations.Create(run.Weights.Length, i => run.Weights[i]);
@@ -53,7 +54,7 @@ public sealed class LeastConnectionsProperties
             }
 
             return true;
-        }).Check(Config.QuickThrowOnFailure.WithMaxTest(200));
+        });
 
     [Fact]
     public void Pick_EqualBackends_TakeTurns_NotAlwaysTheFirst()

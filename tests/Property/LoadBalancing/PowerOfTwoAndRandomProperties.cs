@@ -2,13 +2,14 @@ using Balancer.LoadBalancing;
 using Balancer.Tests.Kit;
 using FsCheck;
 using FsCheck.Fluent;
+using FsCheck.Xunit;
 
 namespace Balancer.Tests.Properties.LoadBalancing;
 
 public sealed class PowerOfTwoAndRandomProperties
 {
-    [Fact]
-    public void PowerOfTwo_NeverPicksTheUniqueBusiestBackend() =>
+    [Property(MaxTest = 200)]
+    public Property PowerOfTwo_NeverPicksTheUniqueBusiestBackend() =>
         Prop.ForAll(Gen.Choose(2, 20).ToArbitrary(), Gen.Choose(0, int.MaxValue).ToArbitrary(), (n, seed) =>
         {
             var destinations = Destinations.Create(n);
@@ -22,7 +23,7 @@ public sealed class PowerOfTwoAndRandomProperties
             var policy = new PowerOfTwoPolicy(new Random(seed));
             var cluster = Destinations.Cluster();
             return Enumerable.Range(0, 200).All(_ => policy.PickDestination(Destinations.Context(), cluster, destinations) != destinations[busiest]);
-        }).Check(Config.QuickThrowOnFailure.WithMaxTest(200));
+        });
 
     [Theory]
     [InlineData(2)]

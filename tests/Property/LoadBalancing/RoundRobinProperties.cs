@@ -2,6 +2,7 @@ using Balancer.LoadBalancing;
 using Balancer.Tests.Kit;
 using FsCheck;
 using FsCheck.Fluent;
+using FsCheck.Xunit;
 
 namespace Balancer.Tests.Properties.LoadBalancing;
 
@@ -14,8 +15,8 @@ public sealed class RoundRobinProperties
          from listing in Gen.Shuffle(Enumerable.Range(0, backends))
          select (backends, rounds, listing.ToArray())).ToArbitrary();
 
-    [Fact]
-    public void Pick_EveryWindowOfNPicks_IsAPermutationInPoolOrder_WhateverOrderYarpListsThem() =>
+    [Property(MaxTest = 300)]
+    public Property Pick_EveryWindowOfNPicks_IsAPermutationInPoolOrder_WhateverOrderYarpListsThem() =>
         Prop.ForAll(Pools, pool =>
         {
             var destinations = Destinations.Create(pool.Backends);
@@ -29,10 +30,10 @@ public sealed class RoundRobinProperties
                 .ToArray();
 
             return picks.Select((index, position) => index == position % pool.Backends).All(ok => ok);
-        }).Check(Config.QuickThrowOnFailure.WithMaxTest(300));
+        });
 
-    [Fact]
-    public void Pick_AfterABackendDrops_CarriesOnAfterTheLastPicked_NotFromTheStart() =>
+    [Property(MaxTest = 300)]
+    public Property Pick_AfterABackendDrops_CarriesOnAfterTheLastPicked_NotFromTheStart() =>
         Prop.ForAll(Gen.Choose(3, 12).ToArbitrary(), Gen.Choose(0, 100).ToArbitrary(), Gen.Choose(0, 100).ToArbitrary(), (n, picksBefore, dropped) =>
         {
             var destinations = Destinations.Create(n);
@@ -51,7 +52,7 @@ public sealed class RoundRobinProperties
             // The first backend after the last one picked, in pool order, skipping the one that dropped.
             var expected = Enumerable.Range(1, n).Select(k => (last + k) % n).First(i => i != gone);
             return next == expected;
-        }).Check(Config.QuickThrowOnFailure.WithMaxTest(300));
+        });
 
     [Fact]
     public void Pick_NoAvailableBackends_ReturnsNullInsteadOfThrowing() =>

@@ -2,6 +2,7 @@ using Balancer.LoadBalancing;
 using Balancer.Tests.Kit;
 using FsCheck;
 using FsCheck.Fluent;
+using FsCheck.Xunit;
 
 namespace Balancer.Tests.Properties.LoadBalancing;
 
@@ -22,8 +23,8 @@ public sealed class WeightedRoundRobinProperties
         Assert.Equal("aabacaa" + "aabacaa", picks);
     }
 
-    [Fact]
-    public void Stepper_IsNginxsAlgorithm_PickForPick() =>
+    [Property(MaxTest = 500)]
+    public Property Stepper_IsNginxsAlgorithm_PickForPick() =>
         Prop.ForAll(Weights, weights =>
         {
             var stepper = new SmoothWeightedStepper(weights);
@@ -50,10 +51,10 @@ public sealed class WeightedRoundRobinProperties
             }
 
             return true;
-        }).Check(Config.QuickThrowOnFailure.WithMaxTest(500));
+        });
 
-    [Fact]
-    public void Pick_EveryWindowOfSumW_HoldsEachBackendExactlyItsWeight_AndNoPrefixRunsAhead() =>
+    [Property(MaxTest = 300)]
+    public Property Pick_EveryWindowOfSumW_HoldsEachBackendExactlyItsWeight_AndNoPrefixRunsAhead() =>
         Prop.ForAll(Weights, weights =>
         {
             var destinations = Destinations.Create(weights.Length, i => weights[i]);
@@ -82,7 +83,7 @@ public sealed class WeightedRoundRobinProperties
             }
 
             return true;
-        }).Check(Config.QuickThrowOnFailure.WithMaxTest(300));
+        });
 
     [Fact]
     public void Pick_PeriodTooLongToHold_IsSteppedLive_WithTheSameSequence()

@@ -5,6 +5,7 @@ using Balancer.Proxy;
 using Balancer.Registry;
 using FsCheck;
 using FsCheck.Fluent;
+using FsCheck.Xunit;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Model;
 
@@ -43,8 +44,8 @@ public sealed class RestrictionProperties
         from last in Gen.Choose(0, 5)
         select IPAddress.Parse(v6 ? $"fd00::{last}" : $"10.1.2.{last}");
 
-    [Fact]
-    public void Select_ThenAdmitting_AgreesWithTheRuleAsWritten() =>
+    [Property(MaxTest = 500)]
+    public Property Select_ThenAdmitting_AgreesWithTheRuleAsWritten() =>
         Prop.ForAll(
             BackendsGen.ToArbitrary(),
             Gen.ListOf(Gen.Zip(PathGen, ClientGen), 20).ToArbitrary(),
@@ -79,7 +80,7 @@ public sealed class RestrictionProperties
                 }
 
                 return true;
-            }).Check(Config.QuickThrowOnFailure.WithMaxTest(500));
+            });
 
     /// <summary>README, "Path and client restrictions": the longest registered prefix matching on a segment boundary wins; else the backends without paths; then only those admitting the client.</summary>
     private static string[] Expected(BackendEntry[] backends, string path, IPAddress client)

@@ -3,6 +3,7 @@ using Balancer.Networking;
 using Balancer.Registry;
 using FsCheck;
 using FsCheck.Fluent;
+using FsCheck.Xunit;
 
 namespace Balancer.Tests.Properties.Registry;
 
@@ -22,8 +23,8 @@ public sealed class RoutingSnapshotProperties
         from api in Gen.Elements(false, true)
         select (address, remove, weight, api);
 
-    [Fact]
-    public void Apply_AnyBatchesOfChanges_EqualsBuildingFromScratch() =>
+    [Property(MaxTest = 500)]
+    public Property Apply_AnyBatchesOfChanges_EqualsBuildingFromScratch() =>
         Prop.ForAll(
             Gen.ListOf(Gen.NonEmptyListOf(Steps)).ToArbitrary(),
             batches =>
@@ -69,5 +70,5 @@ public sealed class RoutingSnapshotProperties
                 }
 
                 return true;
-            }).Check(Config.QuickThrowOnFailure.WithMaxTest(500));
+            });
 }

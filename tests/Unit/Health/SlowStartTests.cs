@@ -1,5 +1,6 @@
 using Balancer.Health;
 using Balancer.Tests.Kit;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Balancer.Tests.Unit.Health;
 
@@ -8,7 +9,7 @@ public sealed class SlowStartTests
     [Fact]
     public void Share_RampsLinearlyOverTheWindow_ForABackendThatJoinsLater()
     {
-        var clock = new ManualClock();
+        var clock = new FakeTimeProvider();
         var all = Destinations.Create(3);
         var ramp = new SlowStart(TimeSpan.FromSeconds(20), clock);
 
@@ -27,7 +28,7 @@ public sealed class SlowStartTests
     [Fact]
     public void ABackendThatComesBack_RampsAgain()
     {
-        var clock = new ManualClock();
+        var clock = new FakeTimeProvider();
         var all = Destinations.Create(2);
         var ramp = new SlowStart(TimeSpan.FromSeconds(10), clock);
         ramp.Observe("pool", all);
@@ -45,7 +46,7 @@ public sealed class SlowStartTests
     public void Off_EveryShareIsWhole()
     {
         var all = Destinations.Create(2);
-        var ramp = new SlowStart(TimeSpan.Zero, new ManualClock());
+        var ramp = new SlowStart(TimeSpan.Zero, new FakeTimeProvider());
         ramp.Observe("pool", all[..1]);
         ramp.Observe("pool", all);
 
@@ -56,7 +57,7 @@ public sealed class SlowStartTests
     public void BackendsReturningToAPoolThatHadNone_AreNotRamped()
     {
         // With nothing available there is no one to shift their load to.
-        var clock = new ManualClock();
+        var clock = new FakeTimeProvider();
         var all = Destinations.Create(2);
         var ramp = new SlowStart(TimeSpan.FromSeconds(10), clock);
         ramp.Observe("pool", all);
@@ -73,7 +74,7 @@ public sealed class SlowStartTests
     [Fact]
     public void Choose_SendsARampingBackendsPicksMostlyElsewhere()
     {
-        var clock = new ManualClock();
+        var clock = new FakeTimeProvider();
         var all = Destinations.Create(3);
         var ramp = new SlowStart(TimeSpan.FromSeconds(10), clock);
         ramp.Observe("pool", all[..2]);
@@ -97,7 +98,7 @@ public sealed class SlowStartTests
     public void Choose_WhenEveryBackendRamps_LeavesTheAlgorithmsChoice()
     {
         // All came back together (or the only warm one is gone): ramping them all alike changes nothing.
-        var clock = new ManualClock();
+        var clock = new FakeTimeProvider();
         var all = Destinations.Create(3);
         var ramp = new SlowStart(TimeSpan.FromSeconds(10), clock);
         ramp.Observe("pool", all[..1]);
@@ -119,7 +120,7 @@ public sealed class SlowStartTests
     public void Choose_KeepsAWarmPick()
     {
         var all = Destinations.Create(2);
-        var ramp = new SlowStart(TimeSpan.FromSeconds(10), new ManualClock());
+        var ramp = new SlowStart(TimeSpan.FromSeconds(10), new FakeTimeProvider());
         ramp.Observe("pool", all);
 
         Assert.Same(all[1], ramp.Choose(all[1], all, new Random(1)));

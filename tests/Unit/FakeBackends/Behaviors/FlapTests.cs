@@ -1,5 +1,5 @@
-using Balancer.Tests.Kit;
 using FakeBackends.Behaviors;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Balancer.Tests.Unit.FakeBackends.Behaviors;
 
@@ -8,7 +8,7 @@ public sealed class FlapTests
     [Fact]
     public async Task UpThenDown_OverAndOver_HealthAndRequestsAlike()
     {
-        var clock = new ManualClock();
+        var clock = new FakeTimeProvider();
         var flap = new Flap(TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(1), healthOnly: false, 503, clock);
 
         var seen = new List<(bool Healthy, int Status)>();
@@ -26,7 +26,7 @@ public sealed class FlapTests
     [Fact]
     public async Task HealthOnly_KeepsServingWhileDown()
     {
-        var clock = new ManualClock();
+        var clock = new FakeTimeProvider();
         var flap = new Flap(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1), healthOnly: true, 503, clock);
         clock.Advance(TimeSpan.FromSeconds(1.5));
         var request = new Harness();

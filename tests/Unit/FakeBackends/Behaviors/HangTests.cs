@@ -1,5 +1,5 @@
-using Balancer.Tests.Kit;
 using FakeBackends.Behaviors;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Balancer.Tests.Unit.FakeBackends.Behaviors;
 
@@ -8,7 +8,7 @@ public sealed class HangTests
     [Fact]
     public async Task NeverAnswers_UntilTheClientLeaves()
     {
-        var clock = new ManualClock();
+        var clock = new FakeTimeProvider();
         var request = new Harness();
         var running = request.RunAsync(new Hang(1.0, clock, new Random(1)));
 
@@ -23,7 +23,7 @@ public sealed class HangTests
     [Fact]
     public async Task AtRate_OthersAreAnswered()
     {
-        var hang = new Hang(0.5, new ManualClock(), new Random(3));
+        var hang = new Hang(0.5, new FakeTimeProvider(), new Random(3));
         var hung = 0;
         for (var i = 0; i < 2_000; i++)
         {

@@ -1,5 +1,5 @@
-using Balancer.Tests.Kit;
 using FakeBackends.Behaviors;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Balancer.Tests.Unit.FakeBackends.Behaviors;
 
@@ -8,7 +8,7 @@ public sealed class LatencyTests
     [Fact]
     public async Task Fixed_AnswersOnlyOnceTheDelayHasPassed()
     {
-        var clock = new ManualClock();
+        var clock = new FakeTimeProvider();
         var request = new Harness();
         var running = request.RunAsync(new Latency(new FixedLatency(TimeSpan.FromMilliseconds(200)), clock, new Random(1)));
 
@@ -49,7 +49,7 @@ public sealed class LatencyTests
     public async Task ClientLeaving_EndsTheWait()
     {
         var request = new Harness();
-        var running = request.RunAsync(new Latency(new FixedLatency(TimeSpan.FromHours(1)), new ManualClock(), new Random(1)));
+        var running = request.RunAsync(new Latency(new FixedLatency(TimeSpan.FromHours(1)), new FakeTimeProvider(), new Random(1)));
 
         request.ClientLeaves();
 

@@ -1,5 +1,5 @@
-using Balancer.Tests.Kit;
 using FakeBackends.Behaviors;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Balancer.Tests.Unit.FakeBackends.Behaviors;
 
@@ -10,7 +10,7 @@ public sealed class ResetTests
     {
         var request = new Harness();
 
-        await request.RunAsync(new Reset(ResetPoint.BeforeHeaders, 1.0, new ManualClock(), new Random(1)));
+        await request.RunAsync(new Reset(ResetPoint.BeforeHeaders, 1.0, new FakeTimeProvider(), new Random(1)));
 
         Assert.True(request.Aborted);
         Assert.False(request.Proceeded);
@@ -20,7 +20,7 @@ public sealed class ResetTests
     [Fact]
     public async Task MidBody_AbortsAfterPartOfABodyAnnouncedLonger()
     {
-        var clock = new ManualClock();
+        var clock = new FakeTimeProvider();
         var request = new Harness();
 
         var running = request.RunAsync(new Reset(ResetPoint.MidBody, 1.0, clock, new Random(1)));
@@ -37,7 +37,7 @@ public sealed class ResetTests
     [Fact]
     public async Task AtRate_OthersPassThrough()
     {
-        var reset = new Reset(ResetPoint.BeforeHeaders, 0.2, new ManualClock(), new Random(5));
+        var reset = new Reset(ResetPoint.BeforeHeaders, 0.2, new FakeTimeProvider(), new Random(5));
         var aborted = 0;
         for (var i = 0; i < 5_000; i++)
         {

@@ -1,5 +1,5 @@
-using Balancer.Tests.Kit;
 using FakeBackends.Behaviors;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Balancer.Tests.Unit.FakeBackends.Behaviors;
 
@@ -8,7 +8,7 @@ public sealed class SlowCloseTests
     [Fact]
     public async Task AnswersInFull_WithConnectionClose_ThenHoldsOnBeforeClosing()
     {
-        var clock = new ManualClock();
+        var clock = new FakeTimeProvider();
         var request = new Harness();
         var running = request.RunAsync(new SlowClose(TimeSpan.FromSeconds(2), clock));
 

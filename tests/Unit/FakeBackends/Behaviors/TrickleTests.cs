@@ -1,5 +1,5 @@
-using Balancer.Tests.Kit;
 using FakeBackends.Behaviors;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Balancer.Tests.Unit.FakeBackends.Behaviors;
 
@@ -8,7 +8,7 @@ public sealed class TrickleTests
     [Fact]
     public async Task BodyGoesOutInSlices_NeverFasterThanTheRate()
     {
-        var clock = new ManualClock();
+        var clock = new FakeTimeProvider();
         var sink = new RecordingStream(clock);
         var throttled = new ThrottledStream(sink, bytesPerSecond: 1000, clock);
 
@@ -34,7 +34,7 @@ public sealed class TrickleTests
     {
         var request = new Harness();
 
-        await request.RunAsync(new Trickle(1000, 8192, new ManualClock()));
+        await request.RunAsync(new Trickle(1000, 8192, new FakeTimeProvider()));
 
         Assert.True(request.Proceeded);
         Assert.Equal(8192, request.Context.PadBodyTo);

@@ -1,4 +1,5 @@
 using Balancer.Tests.Kit;
+using Microsoft.Extensions.Time.Testing;
 using Testbed.Load;
 
 namespace Balancer.Tests.Unit.Testbed.Load;
@@ -8,7 +9,7 @@ public sealed class StallWatchTests
     [Fact]
     public void ALateHeartbeat_IsAStall_FromWhenTheLastOneCame()
     {
-        var clock = new ManualClock();
+        var clock = new FakeTimeProvider();
         var origin = clock.GetTimestamp();
         var watch = new StallWatch(clock, origin, TimeSpan.FromMilliseconds(10), TimeSpan.FromMilliseconds(100));
 
@@ -24,7 +25,7 @@ public sealed class StallWatchTests
     [Fact]
     public async Task RunAsync_BeatsOnTheClock_UntilStopped()
     {
-        var clock = new ManualClock();
+        var clock = new FakeTimeProvider();
         var watch = new StallWatch(clock, clock.GetTimestamp(), TimeSpan.FromMilliseconds(10), TimeSpan.FromMilliseconds(100));
         using var stop = new CancellationTokenSource();
         var running = watch.RunAsync(stop.Token);
