@@ -72,7 +72,12 @@ internal static class AdminEndpoints
                     return Problem(StatusCodes.Status400BadRequest, body.Error);
                 }
 
-                var result = await registry.ApplyAsync(new RegistryChange.SetWeight(normalized, body.Weight!.Value), request.HttpContext.RequestAborted).ConfigureAwait(false);
+                var change = new RegistryChange.Update(
+                    normalized,
+                    body.Weight,
+                    body.Given.Contains("paths") ? body.Paths : null,
+                    body.Given.Contains("clients") ? body.Clients : null);
+                var result = await registry.ApplyAsync(change, request.HttpContext.RequestAborted).ConfigureAwait(false);
                 return result.Succeeded ? Results.Json(View(result.Backend!, state, health), AdminJson.Default.BackendView) : Refused(result);
             }));
 

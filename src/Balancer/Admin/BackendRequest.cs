@@ -13,8 +13,8 @@ internal sealed class BackendRequest
     /// <summary>POST /backends: <c>{address, weight?, paths?, clients?, pool?}</c>.</summary>
     public static readonly Shape Create = new(["address", "weight", "paths", "clients", "pool"], ["address"]);
 
-    /// <summary>PUT /backends/{address}: <c>{weight}</c>.</summary>
-    public static readonly Shape Update = new(["weight"], ["weight"]);
+    /// <summary>PUT /backends/{address}: <c>{weight?, paths?, clients?}</c>, at least one; the lists given replace the backend's.</summary>
+    public static readonly Shape Update = new(["weight", "paths", "clients"], []);
 
     private const int MaxBody = 64 * 1024;
 
@@ -24,6 +24,9 @@ internal sealed class BackendRequest
     public string? Pool { get; private set; }
     public List<string> Paths { get; } = [];
     public List<IPNetwork> Clients { get; } = [];
+
+    /// <summary>The fields the body gave, by their canonical names.</summary>
+    public HashSet<string> Given { get; } = new(StringComparer.Ordinal);
 
     public static async Task<BackendRequest> ReadAsync(HttpRequest request, Shape shape)
     {
@@ -69,7 +72,14 @@ internal sealed class BackendRequest
                 {
                     return result;
                 }
+
+                result.Given.Add(field);
             }
+        }
+
+        if (shape.Required.Count == 0 && result.Given.Count == 0)
+        {
+            return result.Fail($"give at least one of {string.Join(", ", shape.Fields)}");
         }
 
         foreach (var required in shape.Required)

@@ -19,6 +19,9 @@ namespace Balancer.Proxy;
 internal sealed partial class RoutingConfigProvider(BalancerOptions options, IServiceProvider services, ILogger<RoutingConfigProvider> logger)
     : IProxyConfigProvider, IConfigChangeListener, IRoutingPublisher
 {
+    /// <summary>Cluster metadata: which compilation of the pool this is.</summary>
+    public const string RevisionMetadata = "lb.revision";
+
     private static readonly TimeSpan ApplyTimeout = TimeSpan.FromSeconds(10);
 
     // Compiled pools, reused while a snapshot carries the same pool object.
@@ -28,6 +31,7 @@ internal sealed partial class RoutingConfigProvider(BalancerOptions options, ISe
     // large pool allocates only theirs, and YARP's comparison of the rest is a reference check.
     private readonly ConditionalWeakTable<BackendEntry, DestinationConfig> _destinations = [];
     private readonly Lock _waitersLock = new();
+    private long _revision;
     private readonly List<(long Version, TaskCompletionSource Applied)> _waiters = [];
     private RoutingProxyConfig? _config;
 
@@ -154,7 +158,7 @@ internal sealed partial class RoutingConfigProvider(BalancerOptions options, ISe
                 Passive = options.OutlierDetection.Enabled ? new PassiveHealthCheckConfig { Enabled = true, Policy = OutlierDetector.PolicyName } : null,
             },
             HttpRequest = new ForwarderRequestConfig { ActivityTimeout = options.Proxy.ActivityTimeout },
-            Metadata = Metadata(pool, restrictions is not null),
+            Metadata = Metadata(pool, restrictions is not null, ++_revision),
             Destinations = pool.Backends.ToDictionary(b => b.Address, b => _destinations.GetValue(b, Destination), StringComparer.OrdinalIgnoreCase),
         };
         if (restrictions is not null)
@@ -178,10 +182,16 @@ internal sealed partial class RoutingConfigProvider(BalancerOptions options, ISe
         return new CompiledPool(routes, cluster);
     }
 
-    private static Dictionary<string, string> Metadata(PoolSnapshot pool, bool restricted)
+    /// <summary>
+    /// Cluster metadata. The revision differs for every compiled pool, so YARP never keeps an older cluster config that
+    /// compares equal to this one: what hangs off the config (the restriction index) changes with it, even when only a
+    /// backend's paths or clients did and the destinations are equal.
+    /// </summary>
+    private static Dictionary<string, string> Metadata(PoolSnapshot pool, bool restricted, long revision)
     {
         var metadata = new Dictionary<string, string>
         {
+            [RevisionMetadata] = revision.ToString(CultureInfo.InvariantCulture),
             [ConsistentHashPolicy.KeyMetadata] = pool.Settings.HashKey.ToString(),
             [ConsistentHashPolicy.VirtualNodesMetadata] = pool.Settings.VirtualNodes.ToString(CultureInfo.InvariantCulture),
         };

@@ -115,21 +115,29 @@ public sealed partial class BackendRegistry : IAsyncDisposable
     {
         var working = _registered;
         var changes = new List<(BackendEntry? Before, BackendEntry? After)>();
-        var accepted = new List<(Pending Pending, ChangeResult Result)>();
+        // Answers that depend on what this batch writes: given only once the batch is stored and live.
+        var deferred = new List<(Pending Pending, ChangeResult Result)>();
+        var touched = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         var order = _lastOrder;
         using var transaction = _store.Begin();
         foreach (var pending in batch)
         {
+            var address = pending.Change.Address;
             var (refusal, before, after, message) = Decide(pending.Change, working, ref order);
-            if (refusal is not null)
+            if (refusal is not null || before == after)
             {
-                pending.Result.TrySetResult(refusal);
-                continue;
-            }
+                // A refusal or a no-op judged against the committed state is true now; judged against a change
+                // earlier in this batch, it is true only once that change is.
+                var answer = refusal ?? new ChangeResult(ChangeOutcome.Applied, message, after);
+                if (touched.Contains(address))
+                {
+                    deferred.Add((pending, answer));
+                }
+                else
+                {
+                    pending.Result.TrySetResult(answer);
+                }
 
-            if (before == after)
-            {
-                pending.Result.TrySetResult(new ChangeResult(ChangeOutcome.Applied, message, after));
                 continue;
             }
 
@@ -143,12 +151,13 @@ public sealed partial class BackendRegistry : IAsyncDisposable
                 continue;
             }
 
-            working = after is null ? working.Remove(pending.Change.Address) : working.SetItem(after.Address, after);
+            working = after is null ? working.Remove(address) : working.SetItem(after.Address, after);
+            touched.Add(address);
             changes.Add((before, after));
-            accepted.Add((pending, new ChangeResult(ChangeOutcome.Applied, message, after)));
+            deferred.Add((pending, new ChangeResult(ChangeOutcome.Applied, message, after)));
         }
 
-        if (accepted.Count == 0)
+        if (changes.Count == 0)
         {
             return;
         }
@@ -161,7 +170,7 @@ public sealed partial class BackendRegistry : IAsyncDisposable
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            Fail(accepted, $"routing update failed, nothing was stored: {e.Message}");
+            Fail(deferred, $"routing update failed, nothing was stored: {e.Message}");
             return; // disposing the transaction rolls it back
         }
 
@@ -172,19 +181,31 @@ public sealed partial class BackendRegistry : IAsyncDisposable
         catch (SqliteException e)
         {
             await RestoreAsync(previous).ConfigureAwait(false);
-            Fail(accepted, $"database commit failed, routing restored: {e.Message}");
+            Fail(deferred, $"database commit failed, routing restored: {e.Message}");
             return;
         }
 
         _registered = working;
         _lastOrder = order;
         Volatile.Write(ref _current, next);
-        foreach (var (pending, result) in accepted)
+
+        // Followers first (health checks start probing new backends), then the answers.
+        foreach (var follower in Published?.GetInvocationList() ?? [])
+        {
+            try
+            {
+                ((Action<RoutingSnapshot>)follower)(next);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                LogFollowerFailed(_logger, e);
+            }
+        }
+
+        foreach (var (pending, result) in deferred)
         {
             pending.Result.TrySetResult(result);
         }
-
-        Published?.Invoke(next);
     }
 
     private async Task RestoreAsync(RoutingSnapshot previous)
@@ -199,9 +220,9 @@ public sealed partial class BackendRegistry : IAsyncDisposable
         }
     }
 
-    private static void Fail(List<(Pending Pending, ChangeResult Result)> accepted, string message)
+    private static void Fail(List<(Pending Pending, ChangeResult Result)> deferred, string message)
     {
-        foreach (var (pending, _) in accepted)
+        foreach (var (pending, _) in deferred)
         {
             pending.Result.TrySetResult(new ChangeResult(ChangeOutcome.Failed, message));
         }
@@ -243,8 +264,10 @@ public sealed partial class BackendRegistry : IAsyncDisposable
                     return (new ChangeResult(ChangeOutcome.Conflict, $"{address} is registered in pool {before.Pool}; remove it first to move it", before), null, null, "");
                 }
 
-                var newPaths = add.Paths.Where(p => !before.Paths.Contains(p, StringComparer.OrdinalIgnoreCase)).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
-                var newClients = add.Clients.Where(c => !before.Clients.Networks.Contains(c)).Distinct().ToList();
+                var havePaths = before.Paths.ToHashSet(StringComparer.OrdinalIgnoreCase);
+                var haveClients = before.Clients.Networks.ToHashSet();
+                var newPaths = add.Paths.Where(havePaths.Add).ToList();
+                var newClients = add.Clients.Where(haveClients.Add).ToList();
                 var weight = add.Weight ?? before.Weight;
                 if (newPaths.Count == 0 && newClients.Count == 0 && weight == before.Weight)
                 {
@@ -265,8 +288,10 @@ public sealed partial class BackendRegistry : IAsyncDisposable
                     return (null, before, null, $"removed {address}");
                 }
 
-                var keptPaths = before.Paths.Where(p => !remove.Paths.Contains(p, StringComparer.OrdinalIgnoreCase)).ToList();
-                var keptClients = before.Clients.Networks.Where(c => !remove.Clients.Contains(c)).ToList();
+                var dropPaths = remove.Paths.ToHashSet(StringComparer.OrdinalIgnoreCase);
+                var dropClients = remove.Clients.ToHashSet();
+                var keptPaths = before.Paths.Where(p => !dropPaths.Contains(p)).ToList();
+                var keptClients = before.Clients.Networks.Where(c => !dropClients.Contains(c)).ToList();
                 var shrunk = before with { Paths = keptPaths, Clients = new NetworkList(keptClients) };
                 var message = $"updated {address}: {Count(before.Paths.Count - keptPaths.Count, "path")} and {Count(before.Clients.Networks.Count - keptClients.Count, "client")} removed";
                 return keptPaths.Count == before.Paths.Count && keptClients.Count == before.Clients.Networks.Count
@@ -283,15 +308,21 @@ public sealed partial class BackendRegistry : IAsyncDisposable
                     ? (null, before, before, $"{address} is already draining")
                     : (null, before, before with { DrainingSince = _time.GetUtcNow() }, $"draining {address}: no new requests; it is removed once idle");
 
-            case RegistryChange.SetWeight set:
+            case RegistryChange.Update update:
                 if (before is null)
                 {
                     return (new ChangeResult(ChangeOutcome.NotFound, $"{address} is not registered"), null, null, "");
                 }
 
-                return set.Weight == before.Weight
-                    ? (null, before, before, $"{address} already has weight {set.Weight}")
-                    : (null, before, before with { Weight = set.Weight }, $"{address} now has weight {set.Weight}");
+                var paths = update.Paths is null ? before.Paths : [.. update.Paths.Distinct(StringComparer.OrdinalIgnoreCase)];
+                var clients = update.Clients is null ? before.Clients : new NetworkList(update.Clients.Distinct());
+                var updated = before with { Weight = update.Weight ?? before.Weight, Paths = paths, Clients = clients };
+                var same = updated.Weight == before.Weight
+                    && paths.SequenceEqual(before.Paths, StringComparer.OrdinalIgnoreCase)
+                    && clients.Networks.SequenceEqual(before.Clients.Networks);
+                return same
+                    ? (null, before, before, $"{address} already has these settings")
+                    : (null, before, updated, $"updated {address}: weight {updated.Weight}, {Count(paths.Count, "path")}, {Count(clients.Networks.Count, "client")}");
 
             default:
                 throw new ArgumentOutOfRangeException(nameof(change), change, "unknown change");
@@ -312,6 +343,9 @@ public sealed partial class BackendRegistry : IAsyncDisposable
 
     [LoggerMessage(EventId = 3002, Level = LogLevel.Error, Message = "A batch of registry changes failed unexpectedly")]
     private static partial void LogBatchFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 3005, Level = LogLevel.Error, Message = "A follower of routing changes failed; the change itself is stored and live")]
+    private static partial void LogFollowerFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(EventId = 3003, Level = LogLevel.Error, Message = "After a failed commit, restoring the previous routing also failed; routing may show changes the database does not hold")]
     private static partial void LogRestoreFailed(ILogger logger, Exception exception);

@@ -21,8 +21,8 @@ public abstract record RegistryChange(string Address)
     /// <summary>Removes the listed paths and clients; with none listed, removes the backend.</summary>
     public sealed record Deregister(string Address, IReadOnlyList<string> Paths, IReadOnlyList<IPNetwork> Clients) : RegistryChange(Address);
 
-    /// <summary>Sets the backend's weight.</summary>
-    public sealed record SetWeight(string Address, int Weight) : RegistryChange(Address);
+    /// <summary>Sets the backend's weight, and replaces its paths or clients: each only when given.</summary>
+    public sealed record Update(string Address, int? Weight, IReadOnlyList<string>? Paths = null, IReadOnlyList<IPNetwork>? Clients = null) : RegistryChange(Address);
 
     /// <summary>Stops new requests to the backend; it is removed once its requests in flight are done (or at the drain timeout).</summary>
     public sealed record Drain(string Address) : RegistryChange(Address);

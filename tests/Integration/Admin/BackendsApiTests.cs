@@ -87,7 +87,7 @@ public sealed class BackendsApiTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task Put_WithoutWeight_Is400_UnknownBackend_Is404()
+    public async Task Put_WithNothingToChange_Is400_UnknownBackend_Is404()
     {
         await using var lb = await TestBalancer.StartAsync("", output);
 
@@ -96,7 +96,7 @@ public sealed class BackendsApiTests(ITestOutputHelper output)
         using var badAddress = await lb.Admin.GetAsync("/backends/not%20an%20address");
 
         Assert.Equal(HttpStatusCode.BadRequest, missing.StatusCode);
-        Assert.Contains("weight is required", await missing.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Contains("give at least one of weight, paths, clients", await missing.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
         Assert.Equal(HttpStatusCode.BadRequest, badAddress.StatusCode);
     }

@@ -2,6 +2,7 @@ using System.Net;
 using Balancer.Configuration;
 using Balancer.Networking;
 using Balancer.Registry;
+using Balancer.Tests.Kit;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -108,7 +109,7 @@ public sealed class BackendRegistryTests : IAsyncLifetime
     {
         var add = await _registry.ApplyAsync(Add("http://127.0.0.1:3001"));
         var remove = await _registry.ApplyAsync(new RegistryChange.Deregister("http://127.0.0.1:3001", [], []));
-        var weight = await _registry.ApplyAsync(new RegistryChange.SetWeight("http://127.0.0.1:3001", 5));
+        var weight = await _registry.ApplyAsync(new RegistryChange.Update("http://127.0.0.1:3001", 5));
 
         Assert.All([add, remove, weight], r => Assert.Equal(ChangeOutcome.Conflict, r.Outcome));
         Assert.Equal("http://127.0.0.1:3001 is configured in config.yaml; change it there", add.Message);
@@ -143,11 +144,67 @@ public sealed class BackendRegistryTests : IAsyncLifetime
     {
         await _registry.ApplyAsync(Add("http://10.0.0.1:8085"));
 
-        var result = await _registry.ApplyAsync(new RegistryChange.SetWeight("http://10.0.0.1:8085", 7));
+        var result = await _registry.ApplyAsync(new RegistryChange.Update("http://10.0.0.1:8085", 7));
 
         Assert.True(result.Succeeded);
         Assert.Equal(7, _registry.Current.Pools[0].Backends.Single(b => b.Address == "http://10.0.0.1:8085").Weight);
         Assert.Equal(7, LoadStored().Single().Weight);
+    }
+
+    [Fact]
+    public async Task Update_ReplacesTheListsGiven_AndKeepsTheRest()
+    {
+        await _registry.ApplyAsync(Add("http://10.0.0.1:8085", ["/a", "/b"], ["10.0.0.1"], weight: 2));
+
+        var paths = await _registry.ApplyAsync(new RegistryChange.Update("http://10.0.0.1:8085", null, Paths: ["/c"]));
+        var clients = await _registry.ApplyAsync(new RegistryChange.Update("http://10.0.0.1:8085", null, Clients: []));
+        var same = await _registry.ApplyAsync(new RegistryChange.Update("http://10.0.0.1:8085", 2, Paths: ["/C"]));
+
+        Assert.Equal("updated http://10.0.0.1:8085: weight 2, 1 path, 1 client", paths.Message);
+        Assert.Equal("updated http://10.0.0.1:8085: weight 2, 1 path, 0 clients", clients.Message);
+        Assert.Equal("http://10.0.0.1:8085 already has these settings", same.Message);
+        var stored = LoadStored().Single();
+        Assert.Equal(2, stored.Weight);
+        Assert.Equal(["/c"], stored.Paths);
+        Assert.Empty(stored.Clients.Networks);
+    }
+
+    [Fact]
+    public async Task TwoChangesToOneBackend_InOneBatch_AreBothAnsweredOnlyOnceTheBatchIsLive()
+    {
+        _publisher.Gate = new SemaphoreSlim(0);
+        var earlier = _registry.ApplyAsync(Add("http://10.0.0.9:1"));
+        await Eventually.TrueAsync(() => _publisher.Waiting == 1, "the first batch is being published");
+
+        // Queued while the writer is busy, these three land in the next batch together: the second is a no-op only
+        // because of the first.
+        var first = _registry.ApplyAsync(Add("http://10.0.0.1:1"));
+        var duplicate = _registry.ApplyAsync(Add("http://10.0.0.1:1"));
+        var unrelated = _registry.ApplyAsync(new RegistryChange.Deregister("http://10.0.0.7:1", [], []));
+        _publisher.Gate.Release();
+        Assert.True((await earlier).Succeeded);
+        await Eventually.TrueAsync(() => _publisher.Waiting == 2, "the second batch is being published");
+
+        Assert.Equal(ChangeOutcome.NotFound, (await unrelated).Outcome); // judged against what is committed: true at once
+        Assert.False(first.IsCompleted);
+        Assert.False(duplicate.IsCompleted);
+        _publisher.Gate.Release();
+
+        Assert.True((await first).Succeeded);
+        Assert.Equal("http://10.0.0.1:1 is already registered with these paths and clients", (await duplicate).Message);
+    }
+
+    [Fact]
+    public async Task WhenTheBatchFails_AnAnswerThatDependedOnIt_FailsToo()
+    {
+        _publisher.FailNext = new InvalidOperationException("no");
+
+        var results = await Task.WhenAll(
+            _registry.ApplyAsync(Add("http://10.0.0.1:1")),
+            _registry.ApplyAsync(Add("http://10.0.0.1:1", mustBeNew: true)));
+
+        Assert.All(results, r => Assert.Equal(ChangeOutcome.Failed, r.Outcome));
+        Assert.Empty(LoadStored());
     }
 
     [Fact]
@@ -287,20 +344,33 @@ public sealed class BackendRegistryTests : IAsyncLifetime
 
         public Exception? FailNext { get; set; }
 
+        /// <summary>When set, each publish waits for a release of it: the batch is in flight meanwhile.</summary>
+        public SemaphoreSlim? Gate { get; set; }
+
+        /// <summary>Publishes that have begun waiting at the gate.</summary>
+        public int Waiting => Volatile.Read(ref _waiting);
+
+        private int _waiting;
+
         public void Initialize(RoutingSnapshot snapshot)
         {
         }
 
-        public Task PublishAsync(RoutingSnapshot snapshot, CancellationToken cancellationToken)
+        public async Task PublishAsync(RoutingSnapshot snapshot, CancellationToken cancellationToken)
         {
+            if (Gate is { } gate)
+            {
+                Interlocked.Increment(ref _waiting);
+                await gate.WaitAsync(cancellationToken);
+            }
+
             if (FailNext is { } failure)
             {
                 FailNext = null;
-                return Task.FromException(failure);
+                throw failure;
             }
 
             Published.Add(snapshot);
-            return Task.CompletedTask;
         }
     }
 }
