@@ -53,7 +53,7 @@ internal static class AdminEndpoints
             var body = await BackendRequest.ReadAsync(request, BackendRequest.Create).ConfigureAwait(false);
             if (body.Error is not null)
             {
-                return Problem(StatusCodes.Status400BadRequest, body.Error);
+                return Problem(body.TooLarge ? StatusCodes.Status413PayloadTooLarge : StatusCodes.Status400BadRequest, body.Error);
             }
 
             var change = new RegistryChange.Register(body.Address!, body.Pool ?? PoolOptions.DefaultName, body.Weight, body.Paths, body.Clients, BackendSource.Api, MustBeNew: true);
@@ -69,7 +69,7 @@ internal static class AdminEndpoints
                 var body = await BackendRequest.ReadAsync(request, BackendRequest.Update).ConfigureAwait(false);
                 if (body.Error is not null)
                 {
-                    return Problem(StatusCodes.Status400BadRequest, body.Error);
+                    return Problem(body.TooLarge ? StatusCodes.Status413PayloadTooLarge : StatusCodes.Status400BadRequest, body.Error);
                 }
 
                 var change = new RegistryChange.Update(

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using Balancer.Configuration;
+using Balancer.Text;
 
 namespace Balancer.Admin;
 
@@ -19,6 +20,9 @@ internal sealed class BackendRequest
     private const int MaxBody = 64 * 1024;
 
     public string? Error { get; private set; }
+
+    /// <summary>The body was refused for its size alone (413).</summary>
+    public bool TooLarge { get; private set; }
     public string? Address { get; private set; }
     public int? Weight { get; private set; }
     public string? Pool { get; private set; }
@@ -31,22 +35,27 @@ internal sealed class BackendRequest
     public static async Task<BackendRequest> ReadAsync(HttpRequest request, Shape shape)
     {
         var result = new BackendRequest();
-        if (request.ContentLength > MaxBody)
+        var body = await ReadBodyAsync(request).ConfigureAwait(false);
+        if (body is null)
         {
+            result.TooLarge = true;
             return result.Fail($"the body is over {MaxBody} bytes");
         }
 
-        using var buffer = new MemoryStream();
-        await request.Body.CopyToAsync(buffer, request.HttpContext.RequestAborted).ConfigureAwait(false);
-        if (buffer.Length == 0)
+        if (body.Length == 0)
         {
             return result.Fail($"expected a JSON object with {string.Join(", ", shape.Fields)}");
+        }
+
+        if (Utf8Text.InvalidAt(body) is { } at)
+        {
+            return result.Fail($"the body is not valid UTF-8 (at byte {at})");
         }
 
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(buffer.ToArray());
+            document = JsonDocument.Parse(body);
         }
         catch (JsonException e)
         {
@@ -66,6 +75,11 @@ internal sealed class BackendRequest
                 if (field is null)
                 {
                     return result.Fail($"unknown field {property.Name} (fields: {string.Join(", ", shape.Fields)})");
+                }
+
+                if (result.Given.Contains(field))
+                {
+                    return result.Fail($"{field} is given twice");
                 }
 
                 if (!result.Read(field, property.Value))
@@ -92,6 +106,25 @@ internal sealed class BackendRequest
         }
 
         return result;
+    }
+
+    /// <summary>The body, read up to the limit whatever its framing (Content-Length or chunked); null when it is longer.</summary>
+    private static async Task<byte[]?> ReadBodyAsync(HttpRequest request)
+    {
+        if (request.ContentLength > MaxBody)
+        {
+            return null;
+        }
+
+        var buffer = new byte[MaxBody + 1];
+        var length = 0;
+        int read;
+        while (length < buffer.Length && (read = await request.Body.ReadAsync(buffer.AsMemory(length), request.HttpContext.RequestAborted).ConfigureAwait(false)) > 0)
+        {
+            length += read;
+        }
+
+        return length > MaxBody ? null : buffer[..length];
     }
 
     private bool Read(string field, JsonElement value)

@@ -191,6 +191,8 @@ public static partial class ConfigLoader
             balancing.Error("panic-threshold", "only applies with when-all-unhealthy: panic");
         }
 
+        var own = OwnListeners.ForThisHost();
+        own.Set(ListenersOf(proxyOptions, adminOptions, controlPlaneOptions));
         var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         var pools = new List<PoolOptions>
         {
@@ -202,10 +204,10 @@ public static partial class ConfigLoader
                 VirtualNodes = loadBalancing.VirtualNodes,
                 HealthChecks = healthOptions,
                 Paths = [],
-                Backends = ReadBackends(root, seen),
+                Backends = ReadBackends(root, seen, own),
             },
         };
-        pools.AddRange(ReadPools(root, algorithm, loadBalancing, healthOptions, seen));
+        pools.AddRange(ReadPools(root, algorithm, loadBalancing, healthOptions, seen, own));
 
         CheckDistinctPorts(root, ("BalanceHub:listen", "BalanceHub.listen", listen), ("BalanceHub:tcpListener", "BalanceHub.tcpListener", tcpListener), ("admin:port", "admin.port", adminOptions.Port));
 
@@ -291,7 +293,15 @@ public static partial class ConfigLoader
         return full;
     }
 
-    private static List<BackendOptions> ReadBackends(ConfigSection parent, HashSet<string> seen)
+    /// <summary>The balancer's listeners, named as messages about them name them.</summary>
+    internal static IEnumerable<OwnListeners.Listener> ListenersOf(ProxyOptions proxy, AdminOptions admin, ControlPlaneOptions controlPlane) =>
+    [
+        new("proxy listener (BalanceHub.listen)", new IPEndPoint(proxy.Bind, proxy.Port)),
+        new("admin API (admin.port)", new IPEndPoint(admin.Bind, admin.Port)),
+        new("control plane (BalanceHub.tcpListener)", new IPEndPoint(controlPlane.Bind, controlPlane.Port)),
+    ];
+
+    private static List<BackendOptions> ReadBackends(ConfigSection parent, HashSet<string> seen, OwnListeners own)
     {
         var backends = new List<BackendOptions>();
         foreach (var item in parent.Items("backends"))
@@ -317,6 +327,12 @@ public static partial class ConfigLoader
                 continue;
             }
 
+            if (own.Refusal(address) is { } loop)
+            {
+                item.Error("address", loop);
+                continue;
+            }
+
             backends.Add(new BackendOptions
             {
                 Address = address,
@@ -329,7 +345,7 @@ public static partial class ConfigLoader
         return backends;
     }
 
-    private static List<PoolOptions> ReadPools(ConfigSection root, string defaultAlgorithm, LoadBalancingOptions defaults, HealthCheckOptions health, HashSet<string> seenBackends)
+    private static List<PoolOptions> ReadPools(ConfigSection root, string defaultAlgorithm, LoadBalancingOptions defaults, HealthCheckOptions health, HashSet<string> seenBackends, OwnListeners own)
     {
         var pools = new List<PoolOptions>();
         var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
@@ -342,7 +358,7 @@ public static partial class ConfigLoader
             var virtualNodes = item.Value("virtual-nodes", defaults.VirtualNodes, ValueParsers.Int(1, 10_000, "a number of virtual nodes"));
             var healthChecks = ReadHealthChecks(item, health);
             var paths = item.Values<string>("paths", ValueParsers.PathPrefix);
-            var backends = ReadBackends(item, seenBackends);
+            var backends = ReadBackends(item, seenBackends, own);
             if (string.IsNullOrEmpty(name))
             {
                 item.Error("name", "is required");

@@ -226,6 +226,12 @@ internal static class ValueParsers
             return false;
         }
 
+        if (uri.Port == 0)
+        {
+            error = $"{raw} has port 0; give the port the backend listens on";
+            return false;
+        }
+
         address = $"{uri.Scheme}://{uri.Authority}";
         return true;
     }

@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using Balancer.Configuration;
 using Balancer.Networking;
+using Balancer.Text;
 
 namespace Balancer.ControlPlane;
 
@@ -94,6 +95,12 @@ public static class ControlPlaneCodec
         if (frame.Payload.Length == 0)
         {
             error = "empty payload: expected JSON such as {\"Port\":\"8085\"}";
+            return false;
+        }
+
+        if (Utf8Text.InvalidAt(frame.Payload) is { } at)
+        {
+            error = $"payload is not valid UTF-8 (at byte {at})";
             return false;
         }
 

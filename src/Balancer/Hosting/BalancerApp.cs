@@ -5,6 +5,7 @@ using Balancer.Configuration;
 using Balancer.ControlPlane;
 using Balancer.Health;
 using Balancer.LoadBalancing;
+using Balancer.Networking;
 using Balancer.Observability;
 using Balancer.Proxy;
 using Balancer.Registry;
@@ -55,6 +56,10 @@ public static partial class BalancerApp
 
         var proxyScheme = options.Proxy.Protocol == ProxyProtocol.Https ? "https" : "http";
         var running = new RunningBalancer(app, bound.Proxy!.IPEndPoint!, bound.Admin!.IPEndPoint!, bound.ControlPlane!.IPEndPoint!, proxyScheme);
+        app.Services.GetRequiredService<OwnListeners>().Set(ConfigLoader.ListenersOf(
+            options.Proxy with { Port = running.ProxyEndpoint.Port },
+            options.Admin with { Port = running.AdminEndpoint.Port },
+            options.ControlPlane with { Port = running.ControlPlaneEndpoint.Port }));
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Balancer");
         var registry = app.Services.GetRequiredService<BackendRegistry>();
         LogListening(logger, "Proxy", proxyScheme, running.ProxyEndpoint);
@@ -99,7 +104,14 @@ public static partial class BalancerApp
         services.AddSingleton<IProxyConfigProvider>(sp => sp.GetRequiredService<RoutingConfigProvider>());
         services.AddSingleton<IConfigChangeListener>(sp => sp.GetRequiredService<RoutingConfigProvider>());
         services.AddSingleton<IRoutingPublisher>(sp => sp.GetRequiredService<RoutingConfigProvider>());
-        services.AddSingleton(sp => new BackendRegistry(options, store, sp.GetRequiredService<IRoutingPublisher>(), sp.GetRequiredService<ILogger<BackendRegistry>>(), sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp =>
+        {
+            var own = OwnListeners.ForThisHost();
+            own.Set(ConfigLoader.ListenersOf(options.Proxy, options.Admin, options.ControlPlane));
+            return own;
+        });
+        services.AddSingleton<LoopGuard>();
+        services.AddSingleton(sp => new BackendRegistry(options, store, sp.GetRequiredService<IRoutingPublisher>(), sp.GetRequiredService<ILogger<BackendRegistry>>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<OwnListeners>()));
         services.AddSingleton<ActiveHealthChecker>();
         services.AddSingleton<DrainMonitor>();
         services.AddSingleton(sp => new SlowStart(options.Proxy.SlowStart, sp.GetRequiredService<TimeProvider>()));
@@ -135,6 +147,7 @@ public static partial class BalancerApp
         // Restores every registration and hands YARP its first config: before anything is mapped or served.
         app.Services.GetRequiredService<BackendRegistry>();
         app.UseMiddleware<AccessLogMiddleware>();
+        app.UseMiddleware<LoopGuardMiddleware>();
         app.UseRouting();
         AdminEndpoints.Map(app, options.Admin);
         var errors = app.Services.GetRequiredService<ProxyErrors>();

@@ -7,7 +7,7 @@ using Yarp.ReverseProxy.Transforms.Builder;
 namespace Balancer.Proxy;
 
 /// <summary>Adds our request and response transforms to every route.</summary>
-internal sealed class ProxyTransforms(BalancerOptions options) : ITransformProvider
+internal sealed class ProxyTransforms(BalancerOptions options, LoopGuard loopGuard) : ITransformProvider
 {
     public void ValidateRoute(TransformRouteValidationContext context)
     {
@@ -23,6 +23,7 @@ internal sealed class ProxyTransforms(BalancerOptions options) : ITransformProvi
         context.UseDefaultForwarders = false;
         context.RequestTransforms.Add(new ForwardedHeadersTransform(options.Proxy.TrustedProxies));
         context.RequestTransforms.Add(new ConnectionListedRequestHeadersTransform());
+        context.RequestTransforms.Add(new ViaTransform(loopGuard));
         context.ResponseTransforms.Add(new ConnectionListedResponseHeadersTransform());
         context.ResponseTransforms.Add(new RetryableStatusTransform(options.Retries));
     }
@@ -103,6 +104,18 @@ internal sealed class ConnectionListedRequestHeadersTransform : RequestTransform
             }
         }
 
+        return ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>Appends our entry to the request's <c>Via</c> header: the hop header loops are detected by.</summary>
+internal sealed class ViaTransform(LoopGuard loopGuard) : RequestTransform
+{
+    public override ValueTask ApplyAsync(RequestTransformContext context)
+    {
+        var ours = loopGuard.EntryFor(context.HttpContext.Request.Protocol);
+        var existing = TakeHeader(context, HeaderNames.Via);
+        AddHeader(context, HeaderNames.Via, existing.Count == 0 ? ours : $"{string.Join(", ", existing.ToArray())}, {ours}");
         return ValueTask.CompletedTask;
     }
 }

@@ -23,6 +23,7 @@ public sealed partial class BackendRegistry : IAsyncDisposable
     private readonly IRoutingPublisher _publisher;
     private readonly ILogger<BackendRegistry> _logger;
     private readonly TimeProvider _time;
+    private readonly OwnListeners? _own;
     private readonly Channel<Pending> _queue = Channel.CreateBounded<Pending>(new BoundedChannelOptions(64 * 1024) { SingleReader = true });
     private readonly Task _writer;
     private ImmutableDictionary<string, BackendEntry> _registered;
@@ -30,8 +31,9 @@ public sealed partial class BackendRegistry : IAsyncDisposable
     private long _lastOrder;
     private long _lastVersion = 1;
 
-    public BackendRegistry(BalancerOptions options, SqliteRegistrationStore store, IRoutingPublisher publisher, ILogger<BackendRegistry> logger, TimeProvider? time = null)
+    public BackendRegistry(BalancerOptions options, SqliteRegistrationStore store, IRoutingPublisher publisher, ILogger<BackendRegistry> logger, TimeProvider? time = null, OwnListeners? own = null)
     {
+        _own = own;
         _time = time ?? TimeProvider.System;
         _pools = options.Pools;
         _staticAddresses = options.Pools.SelectMany(p => p.Backends).Select(b => b.Address).ToHashSet(StringComparer.OrdinalIgnoreCase);
@@ -246,6 +248,11 @@ public sealed partial class BackendRegistry : IAsyncDisposable
                 if (pool is null)
                 {
                     return (new ChangeResult(ChangeOutcome.Invalid, $"no pool named {add.Pool} (pools: {string.Join(", ", _pools.Select(p => p.Name))})"), null, null, "");
+                }
+
+                if (before is null && _own?.Refusal(address) is { } loop)
+                {
+                    return (new ChangeResult(ChangeOutcome.Invalid, loop), null, null, "");
                 }
 
                 if (before is null)

@@ -74,6 +74,10 @@ public sealed class BackendsApiTests(ITestOutputHelper output)
     [InlineData("{\"address\":\"http://127.0.0.1:1\",\"paths\":\"/a\"}", "paths: expected a list of strings")]
     [InlineData("{\"address\":\"http://127.0.0.1:1\",\"pool\":\"nope\"}", "no pool named nope (pools: default)")]
     [InlineData("{\"adress\":\"http://127.0.0.1:1\"}", "unknown field adress (fields: address, weight, paths, clients, pool)")]
+    [InlineData("{\"address\":\"http://127.0.0.1:1\",\"address\":\"http://127.0.0.1:2\"}", "address is given twice")]
+    [InlineData("{\"address\":\"http://127.0.0.1:1\",\"Weight\":1,\"weight\":2}", "weight is given twice")]
+    [InlineData("{\"address\":\"127.0.0.1:0\"}", "address: 127.0.0.1:0 has port 0; give the port the backend listens on")]
+    [InlineData("{\"address\":\"http://127.0.0.1:0\"}", "address: http://127.0.0.1:0 has port 0; give the port the backend listens on")]
     public async Task Post_BadInput_Is400WithAMessage_AndChangesNothing(string body, string message)
     {
         await using var lb = await TestBalancer.StartAsync("", output);
@@ -82,6 +86,43 @@ public sealed class BackendsApiTests(ITestOutputHelper output)
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Contains(message, await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        using var list = JsonDocument.Parse(await lb.Admin.GetStringAsync("/backends"));
+        Assert.Equal(0, list.RootElement.GetArrayLength());
+    }
+
+    [Fact]
+    public async Task Post_InvalidUtf8_Is400_NotA500()
+    {
+        await using var lb = await TestBalancer.StartAsync("", output);
+        byte[] body = [.. "{\"address\":\"http://127.0.0.1:1\",\"pool\":\"d"u8, 0xFF, .. "\"}"u8];
+
+        using var response = await lb.Admin.PostAsync("/backends", new ByteArrayContent(body) { Headers = { ContentType = new("application/json") } });
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains("the body is not valid UTF-8 (at byte 41)", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Post_BodyOverTheLimit_Is413_ChunkedOrNot_AndRegistersNothing(bool chunked)
+    {
+        await using var lb = await TestBalancer.StartAsync("", output);
+        var paths = string.Join(",", Enumerable.Range(0, 100_000).Select(i => $"\"/p{i}\""));
+        var body = Encoding.UTF8.GetBytes($"{{\"address\":\"http://127.0.0.1:9\",\"paths\":[{paths}]}}"); // about 1 MB
+        HttpContent content = chunked ? new StreamContent(new MemoryStream(body)) : new ByteArrayContent(body);
+        content.Headers.ContentType = new("application/json");
+        if (chunked)
+        {
+            content.Headers.ContentLength = null;
+        }
+
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/backends") { Content = content };
+        request.Headers.TransferEncodingChunked = chunked;
+        using var response = await lb.Admin.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+        Assert.Contains("the body is over 65536 bytes", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         using var list = JsonDocument.Parse(await lb.Admin.GetStringAsync("/backends"));
         Assert.Equal(0, list.RootElement.GetArrayLength());
     }

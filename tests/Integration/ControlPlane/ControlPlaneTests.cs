@@ -172,6 +172,13 @@ public sealed class ControlPlaneTests(ITestOutputHelper output)
         Assert.Equal(new ControlResponse(false, "unknown action 0x77 (0xF0 adds, 0x0F removes)"), await control.ReadResponseAsync());
         await control.WriteAsync(Raw(0xF0, "{\"Port\":1,\"Clients\":[\"300.1.1.1\"]}"));
         Assert.Equal(new ControlResponse(false, "Clients[0]: 300.1.1.1 is not an IP address or CIDR"), await control.ReadResponseAsync());
+        byte[] overlong = [(byte)'L', (byte)'B', 0xF0, 13, .. "{\"Port\":\""u8, 0xC0, 0x80, .. "\"}"u8]; // an overlong NUL
+        await control.WriteAsync(overlong);
+        Assert.Equal(new ControlResponse(false, "payload is not valid UTF-8 (at byte 9)"), await control.ReadResponseAsync());
+        await control.WriteAsync(Raw(0xF0, "{\"Port\":0}"));
+        Assert.Equal(new ControlResponse(false, "Port: 0 is not a port (1-65535)"), await control.ReadResponseAsync());
+        await control.WriteAsync(Raw(0xF0, "{\"Port\":1,\"port\":2}"));
+        Assert.Equal(new ControlResponse(false, "Port is given twice"), await control.ReadResponseAsync());
 
         Assert.True((await control.SendAsync(Add(9010))).Succeeded);
         using var json = JsonDocument.Parse(await lb.Admin.GetStringAsync("/backends"));

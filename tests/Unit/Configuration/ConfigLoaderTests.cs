@@ -410,6 +410,29 @@ public sealed class ConfigLoaderTests : IDisposable
     }
 
     [Fact]
+    public void Load_ABackendThatIsTheBalancersOwnListener_IsAnError()
+    {
+        var result = Load("""
+            BalanceHub: { listen: 5000, tcpListener: 5050 }
+            admin: { port: 8081 }
+            backends:
+              - address: http://localhost:5000
+              - address: http://127.0.0.1:3001
+            pools:
+              - name: api
+                paths: [/api]
+                backends: [ { address: "127.0.0.1:8081" } ]
+            """);
+
+        Assert.Equal(
+            [
+                "backends[0].address (line 4): http://localhost:5000 is this balancer's own proxy listener (BalanceHub.listen) ([::]:5000): it would send every request back to the balancer",
+                "pools[0].backends[0].address (line 9): http://127.0.0.1:8081 is this balancer's own admin API (admin.port) (127.0.0.1:8081): it would send every request back to the balancer",
+            ],
+            result.Errors);
+    }
+
+    [Fact]
     public void Load_DuplicateBackend_IsAnError()
     {
         var result = Load("""

@@ -118,6 +118,18 @@ public sealed class ControlPlaneCodecTests
         Assert.Equal(expected, error);
     }
 
+    [Theory]
+    [InlineData(new byte[] { 0x7B, 0x22, 0x50, 0x6F, 0x72, 0x74, 0x22, 0x3A, 0x22, 0x38, 0xFF, 0x22, 0x7D }, 10)] // {"Port":"8\xFF"}
+    [InlineData(new byte[] { 0x7B, 0x22, 0xC3, 0x28, 0x22, 0x3A, 0x31, 0x7D }, 2)] // {"\xC3(":1}: a broken two-byte sequence in a name
+    [InlineData(new byte[] { 0x7B, 0x22, 0x50, 0x6F, 0x72, 0x74, 0x22, 0x3A, 0x31, 0x2C, 0x22, 0x50, 0x61, 0x74, 0x68, 0x73, 0x22, 0x3A, 0x5B, 0x22, 0x2F, 0xED, 0xA0, 0x80, 0x22, 0x5D, 0x7D }, 21)] // a UTF-16 surrogate, encoded
+    public void TryParseRequest_InvalidUtf8_SaysWhere_NeverThrows(byte[] payload, int at)
+    {
+        var frame = new ControlFrame((byte)ControlAction.Add, payload);
+
+        Assert.False(ControlPlaneCodec.TryParseRequest(frame, out _, out var error));
+        Assert.Equal($"payload is not valid UTF-8 (at byte {at})", error);
+    }
+
     [Fact]
     public void TryParseRequest_NotJson_SaysSoAndWhere()
     {
