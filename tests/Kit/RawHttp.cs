@@ -20,10 +20,12 @@ public static class RawHttp
     }
 
     /// <summary>
-    /// A one-trick backend: answers every request with the same bytes, verbatim, and closes.
+    /// A one-trick backend: answers every request with the same bytes, verbatim, and closes; keeps what it was sent.
     /// </summary>
     public sealed class Server : IAsyncDisposable
     {
+        private readonly System.Collections.Concurrent.ConcurrentQueue<string> _requests = new();
+
         private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
         private readonly CancellationTokenSource _stop = new();
         private readonly Task _loop;
@@ -61,6 +63,7 @@ public static class RawHttp
                             seen.Append(Encoding.ASCII.GetString(buffer, 0, read));
                         }
 
+                        _requests.Enqueue(seen.ToString());
                         await stream.WriteAsync(Encoding.ASCII.GetBytes(response), _stop.Token);
                     }
                 }
@@ -68,6 +71,12 @@ public static class RawHttp
         }
 
         public Uri Address => new($"http://127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}");
+
+        /// <summary>The head (and whatever came with it) of the first request received, or null.</summary>
+        public string? FirstRequest => _requests.TryPeek(out var first) ? first : null;
+
+        /// <summary>The head of the latest request received, or null.</summary>
+        public string? LastRequest => _requests.LastOrDefault();
 
         public async ValueTask DisposeAsync()
         {

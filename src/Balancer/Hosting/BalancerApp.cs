@@ -147,7 +147,7 @@ public static partial class BalancerApp
         // Restores every registration and hands YARP its first config: before anything is mapped or served.
         app.Services.GetRequiredService<BackendRegistry>();
         app.UseMiddleware<AccessLogMiddleware>();
-        app.UseMiddleware<LoopGuardMiddleware>();
+        app.UseMiddleware<RequestGuardMiddleware>();
         app.UseRouting();
         AdminEndpoints.Map(app, options.Admin);
         var errors = app.Services.GetRequiredService<ProxyErrors>();
@@ -194,6 +194,7 @@ public static partial class BalancerApp
         webHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
+            kestrel.RequestHeaderEncodingSelector = RequestHeaderDecoding.Select;
             var limits = options.Proxy.Limits;
             kestrel.Limits.MaxRequestBodySize = limits.MaxRequestBodySize;
             kestrel.Limits.MaxRequestHeadersTotalSize = limits.MaxRequestHeadersSize;

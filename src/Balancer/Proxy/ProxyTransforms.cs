@@ -1,5 +1,7 @@
 using System.Net.Http.Headers;
 using Balancer.Configuration;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Primitives;
 using Microsoft.Net.Http.Headers;
 using Yarp.ReverseProxy.Transforms;
 using Yarp.ReverseProxy.Transforms.Builder;
@@ -24,6 +26,7 @@ internal sealed class ProxyTransforms(BalancerOptions options, LoopGuard loopGua
         context.RequestTransforms.Add(new ForwardedHeadersTransform(options.Proxy.TrustedProxies));
         context.RequestTransforms.Add(new ConnectionListedRequestHeadersTransform());
         context.RequestTransforms.Add(new ViaTransform(loopGuard));
+        context.RequestTransforms.Add(new RawTargetTransform());
         context.ResponseTransforms.Add(new ConnectionListedResponseHeadersTransform());
         context.ResponseTransforms.Add(new RetryableStatusTransform(options.Retries));
     }
@@ -92,6 +95,12 @@ internal sealed class ConnectionListedRequestHeadersTransform : RequestTransform
             return ValueTask.CompletedTask;
         }
 
+        // Kestrel may have reduced "keep-alive, X-Secret" to "keep-alive": the value as sent names the rest.
+        if (Hosting.ConnectionHeaderEncoding.AsSent is { } sent)
+        {
+            connection = StringValues.Concat(connection, sent);
+        }
+
         foreach (var value in connection)
         {
             foreach (var token in (value ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
@@ -116,6 +125,24 @@ internal sealed class ViaTransform(LoopGuard loopGuard) : RequestTransform
         var ours = loopGuard.EntryFor(context.HttpContext.Request.Protocol);
         var existing = TakeHeader(context, HeaderNames.Via);
         AddHeader(context, HeaderNames.Via, existing.Count == 0 ? ours : $"{string.Join(", ", existing.ToArray())}, {ours}");
+        return ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>Sends the request target with the client's own escapes, where YARP would encode them again (see <see cref="RequestTarget"/>).</summary>
+internal sealed class RawTargetTransform : RequestTransform
+{
+    private static readonly UriCreationOptions AsSent = new() { DangerousDisablePathAndQueryCanonicalization = true };
+
+    public override ValueTask ApplyAsync(RequestTransformContext context)
+    {
+        var target = context.HttpContext.Features.Get<IHttpRequestFeature>()?.RawTarget;
+        if (target is not null && RequestTarget.NeedsRawForwarding(target))
+        {
+            // Ambiguous targets were refused before routing; this one means the same to every reader.
+            context.ProxyRequest.RequestUri = new Uri(string.Concat(context.DestinationPrefix.AsSpan().TrimEnd('/'), target), in AsSent);
+        }
+
         return ValueTask.CompletedTask;
     }
 }
