@@ -4,6 +4,7 @@ using System.Text.Json.Serialization;
 using Balancer.Configuration;
 using Balancer.Health;
 using Balancer.Hosting;
+using Balancer.Networking;
 using Balancer.Registry;
 using Yarp.ReverseProxy;
 using Yarp.ReverseProxy.Model;
@@ -16,6 +17,9 @@ internal static class AdminEndpoints
     public static void Map(IEndpointRouteBuilder endpoints, AdminOptions options)
     {
         var admin = endpoints.MapGroup("").WithMetadata(new ListenerMetadata(ListenerKind.Admin));
+        var guard = new AdminGuard(options, OwnListeners.HostAddresses());
+        admin.AddEndpointFilter(async (context, next) =>
+            guard.Check(context.HttpContext.Request) is { } refusal ? Problem(refusal.Status, refusal.Detail) : await next(context).ConfigureAwait(false));
         if (options.Token is { } token)
         {
             var expected = Encoding.UTF8.GetBytes("Bearer " + token);

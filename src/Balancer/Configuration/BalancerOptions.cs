@@ -126,8 +126,11 @@ public sealed record AdminOptions
     public required IPAddress Bind { get; init; }
     public required int Port { get; init; }
 
-    /// <summary>When set, every admin call needs <c>Authorization: Bearer {Token}</c>.</summary>
+    /// <summary>When set, every admin call needs <c>Authorization: Bearer {Token}</c>. Required unless bound to loopback.</summary>
     public string? Token { get; init; }
+
+    /// <summary>Host names, besides <c>localhost</c> and the listener's addresses, that requests may name in <c>Host</c>.</summary>
+    public IReadOnlyList<string> Hosts { get; init; } = [];
 }
 
 /// <summary>How a backend is probed.</summary>

@@ -149,7 +149,12 @@ public static partial class ConfigLoader
             Bind = admin.Value("bind", IPAddress.Loopback, ValueParsers.BindAddress),
             Port = admin.Value("port", 8081, ValueParsers.Port),
             Token = admin.String("token") is { Length: > 0 } token ? token : null,
+            Hosts = admin.Values<string>("hosts", ValueParsers.HostName) ?? [],
         };
+        if (!IPAddress.IsLoopback(adminOptions.Bind) && adminOptions.Token is null)
+        {
+            admin.Error("bind", $"{(adminOptions.Bind.Equals(IPAddress.IPv6Any) ? "*" : adminOptions.Bind)} is not a loopback address: set admin.token, or anyone who can reach the admin API could change the backends");
+        }
 
         var healthOptions = ReadHealthChecks(root, NoHealthChecks);
         var outliers = root.Section("outlier-detection");

@@ -236,6 +236,20 @@ internal static class ValueParsers
         return true;
     }
 
+    /// <summary>A DNS host name such as <c>lb.internal</c>: letters, digits, '-' and '.'; no port.</summary>
+    public static bool HostName(string raw, out string name, out string error)
+    {
+        error = "";
+        name = raw.TrimEnd('.').ToLowerInvariant();
+        if (name.Length is > 0 and <= 253 && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '.'))
+        {
+            return true;
+        }
+
+        error = $"{raw} is not a host name (letters, digits, '-' and '.')";
+        return false;
+    }
+
     /// <summary>A path prefix such as <c>/api/v2</c>: starts with '/', no trailing '/', no query.</summary>
     public static bool PathPrefix(string raw, out string path, out string error)
     {

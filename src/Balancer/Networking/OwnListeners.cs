@@ -29,19 +29,20 @@ public sealed class OwnListeners
     public sealed record Listener(string Name, IPEndPoint Endpoint);
 
     /// <summary>This machine: the addresses of its interfaces, and its names.</summary>
-    public static OwnListeners ForThisHost()
+    public static OwnListeners ForThisHost() =>
+        new(HostAddresses(), ["localhost", "localhost.", Environment.MachineName, Dns.GetHostName()]);
+
+    /// <summary>The addresses of this host's network interfaces (none, if they cannot be listed).</summary>
+    public static IReadOnlyList<IPAddress> HostAddresses()
     {
-        IPAddress[] addresses;
         try
         {
-            addresses = [.. NetworkInterface.GetAllNetworkInterfaces().SelectMany(i => i.GetIPProperties().UnicastAddresses).Select(a => a.Address)];
+            return [.. NetworkInterface.GetAllNetworkInterfaces().SelectMany(i => i.GetIPProperties().UnicastAddresses).Select(a => a.Address)];
         }
         catch (NetworkInformationException)
         {
-            addresses = [];
+            return [];
         }
-
-        return new OwnListeners(addresses, ["localhost", "localhost.", Environment.MachineName, Dns.GetHostName()]);
     }
 
     /// <summary>Where the listeners are bound (set again once the ports of listeners configured with port 0 are known).</summary>

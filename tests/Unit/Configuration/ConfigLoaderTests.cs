@@ -432,6 +432,34 @@ public sealed class ConfigLoaderTests : IDisposable
             result.Errors);
     }
 
+    [Theory]
+    [InlineData("0.0.0.0")]
+    [InlineData("\"*\"")]
+    [InlineData("10.0.0.5")]
+    public void Load_AdminBoundBeyondLoopback_WithoutAToken_IsAnError(string bind)
+    {
+        var result = Load($"admin: {{ bind: {bind} }}");
+
+        var error = Assert.Single(result.Errors);
+        Assert.StartsWith("admin.bind (line 1): ", error, StringComparison.Ordinal);
+        Assert.EndsWith("is not a loopback address: set admin.token, or anyone who can reach the admin API could change the backends", error, StringComparison.Ordinal);
+        Assert.Empty(Load($"admin: {{ bind: {bind}, token: t0ken }}").Errors);
+        Assert.Empty(Load("admin: { bind: ::1 }").Errors);
+    }
+
+    [Fact]
+    public void Load_AdminHosts_MustBeHostNames()
+    {
+        var result = Load("admin: { hosts: [lb.internal, 'bad host', 'x:80'] }");
+
+        Assert.Equal(
+            [
+                "admin.hosts[1] (line 1): bad host is not a host name (letters, digits, '-' and '.')",
+                "admin.hosts[2] (line 1): x:80 is not a host name (letters, digits, '-' and '.')",
+            ],
+            result.Errors);
+    }
+
     [Fact]
     public void Load_DuplicateBackend_IsAnError()
     {
