@@ -107,9 +107,24 @@ public sealed partial class BackendRegistry : IAsyncDisposable
                 LogBatchFailed(_logger, e);
                 foreach (var pending in batch)
                 {
-                    pending.Result.TrySetResult(new ChangeResult(ChangeOutcome.Failed, $"internal error: {e.Message}"));
+                    pending.Result.TrySetResult(new ChangeResult(ChangeOutcome.Failed, $"internal error, nothing was stored: {e.Message}"));
                 }
+
+                Recover();
             }
+        }
+    }
+
+    /// <summary>After a batch failed in an unexpected way, starts the store over on a fresh connection.</summary>
+    private void Recover()
+    {
+        try
+        {
+            _store.Reopen();
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            LogReopenFailed(_logger, e);
         }
     }
 
@@ -121,9 +136,22 @@ public sealed partial class BackendRegistry : IAsyncDisposable
         var deferred = new List<(Pending Pending, ChangeResult Result)>();
         var touched = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         var order = _lastOrder;
-        using var transaction = _store.Begin();
-        foreach (var pending in batch)
+        RegistrationBatch transaction;
+        try
         {
+            transaction = _store.Begin();
+        }
+        catch (SqliteException e)
+        {
+            Fail(batch, $"database unavailable, nothing was stored: {e.Message}");
+            Recover();
+            return;
+        }
+
+        using var _ = transaction;
+        for (var index = 0; index < batch.Count; index++)
+        {
+            var pending = batch[index];
             var address = pending.Change.Address;
             var (refusal, before, after, message) = Decide(pending.Change, working, ref order);
             if (refusal is not null || before == after)
@@ -150,6 +178,15 @@ public sealed partial class BackendRegistry : IAsyncDisposable
             catch (SqliteException e)
             {
                 pending.Result.TrySetResult(new ChangeResult(ChangeOutcome.Failed, $"database refused the change, nothing was stored: {e.Message}"));
+                if (transaction.Broken)
+                {
+                    // SQLite rolled the whole transaction back (as a full disk can make it): the changes written before
+                    // this one are gone too, and the rest cannot be written in it.
+                    Fail(deferred, $"database rolled the batch back, nothing was stored: {e.Message}");
+                    Fail(batch.Skip(index + 1), $"database rolled the batch back, nothing was stored: {e.Message}");
+                    return;
+                }
+
                 continue;
             }
 
@@ -222,9 +259,11 @@ public sealed partial class BackendRegistry : IAsyncDisposable
         }
     }
 
-    private static void Fail(List<(Pending Pending, ChangeResult Result)> deferred, string message)
+    private static void Fail(List<(Pending Pending, ChangeResult Result)> deferred, string message) => Fail(deferred.Select(d => d.Pending), message);
+
+    private static void Fail(IEnumerable<Pending> pendings, string message)
     {
-        foreach (var (pending, _) in deferred)
+        foreach (var pending in pendings)
         {
             pending.Result.TrySetResult(new ChangeResult(ChangeOutcome.Failed, message));
         }
@@ -350,6 +389,9 @@ public sealed partial class BackendRegistry : IAsyncDisposable
 
     [LoggerMessage(EventId = 3002, Level = LogLevel.Error, Message = "A batch of registry changes failed unexpectedly")]
     private static partial void LogBatchFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 3006, Level = LogLevel.Error, Message = "Reopening the registration database after a failure failed; the next change tries again")]
+    private static partial void LogReopenFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(EventId = 3005, Level = LogLevel.Error, Message = "A follower of routing changes failed; the change itself is stored and live")]
     private static partial void LogFollowerFailed(ILogger logger, Exception exception);

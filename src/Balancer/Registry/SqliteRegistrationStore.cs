@@ -38,7 +38,7 @@ public sealed class SqliteRegistrationStore : IDisposable
         "ALTER TABLE backends ADD COLUMN draining_since TEXT NULL;",
     ];
 
-    private readonly SqliteConnection _connection;
+    private SqliteConnection _connection;
 
     private SqliteRegistrationStore(SqliteConnection connection, string path)
     {
@@ -52,11 +52,9 @@ public sealed class SqliteRegistrationStore : IDisposable
     public static SqliteRegistrationStore Open(string path)
     {
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
-        var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false, Mode = SqliteOpenMode.ReadWriteCreate }.ToString());
+        var connection = Connect(path);
         try
         {
-            connection.Open();
-            Execute(connection, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;");
             Migrate(connection);
         }
         catch
@@ -66,6 +64,41 @@ public sealed class SqliteRegistrationStore : IDisposable
         }
 
         return new SqliteRegistrationStore(connection, path);
+    }
+
+    /// <summary>
+    /// Drops the connection and opens a new one: after a failure that may have left the old one inside a transaction
+    /// SQLite (or the provider) no longer agrees about, as a full disk can.
+    /// </summary>
+    public void Reopen()
+    {
+        var fresh = Connect(Path);
+        var old = _connection;
+        _connection = fresh;
+        try
+        {
+            old.Dispose();
+        }
+        catch (SqliteException)
+        {
+            // It is being thrown away because it misbehaved.
+        }
+    }
+
+    private static SqliteConnection Connect(string path)
+    {
+        var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false, Mode = SqliteOpenMode.ReadWriteCreate }.ToString());
+        try
+        {
+            connection.Open();
+            Execute(connection, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;");
+            return connection;
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
     }
 
     private static void Migrate(SqliteConnection connection)
@@ -168,6 +201,9 @@ public sealed class RegistrationBatch : IDisposable
     private readonly SqliteCommand _removeClient;
     private int _savepoints;
 
+    /// <summary>SQLite rolled the whole transaction back by itself: nothing in it is stored, and nothing more can be.</summary>
+    public bool Broken { get; private set; }
+
     internal RegistrationBatch(SqliteConnection connection, SqliteTransaction transaction)
     {
         _connection = connection;
@@ -231,8 +267,16 @@ public sealed class RegistrationBatch : IDisposable
         }
         catch (SqliteException)
         {
-            _transaction.Rollback(savepoint);
-            _transaction.Release(savepoint);
+            try
+            {
+                _transaction.Rollback(savepoint);
+                _transaction.Release(savepoint);
+            }
+            catch (Exception e) when (e is SqliteException or InvalidOperationException)
+            {
+                Broken = true; // no transaction (or savepoint) left to roll back to
+            }
+
             throw;
         }
     }
@@ -247,7 +291,7 @@ public sealed class RegistrationBatch : IDisposable
             command.Dispose();
         }
 
-        _transaction.Dispose();
+        _transaction.Dispose(); // rolls back unless committed
     }
 
     private SqliteCommand Command(string sql, params string[] parameters)

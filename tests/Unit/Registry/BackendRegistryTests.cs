@@ -246,6 +246,29 @@ public sealed class BackendRegistryTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ATransactionRolledBackUnderneath_FailsItsBatch_AndLaterChangesStillWork()
+    {
+        // What SQLite does on some errors (a full disk among them): it rolls the whole transaction back by itself.
+        Exec("CREATE TRIGGER gone BEFORE INSERT ON backends WHEN NEW.address = 'http://10.0.0.2:1' BEGIN SELECT RAISE(ROLLBACK, 'database or disk is full'); END;");
+
+        var results = await Task.WhenAll(Enumerable.Range(1, 3).Select(i => _registry.ApplyAsync(Add($"http://10.0.0.{i}:1"))));
+        Exec("DROP TRIGGER gone;");
+        var later = await _registry.ApplyAsync(Add("http://10.0.0.4:1"));
+
+        Assert.Contains("database or disk is full", results[1].Message, StringComparison.Ordinal);
+        Assert.True(later.Succeeded, later.Message);
+        var stored = LoadStored().Select(b => b.Address).ToHashSet();
+        Assert.Contains("http://10.0.0.4:1", stored);
+        Assert.DoesNotContain("http://10.0.0.2:1", stored);
+        foreach (var (result, i) in results.Select((r, i) => (r, i + 1)))
+        {
+            Assert.Equal(result.Succeeded, stored.Contains($"http://10.0.0.{i}:1")); // every answer is the truth
+        }
+
+        Assert.Equal(stored.Order(), _registry.Current.Pools[0].Backends.Skip(1).Select(b => b.Address).Order());
+    }
+
+    [Fact]
     public async Task RoutingFailure_RollsTheDatabaseBack()
     {
         _publisher.FailNext = new InvalidOperationException("cluster default: bad destination");
