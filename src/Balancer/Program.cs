@@ -1,5 +1,6 @@
 using Balancer.Configuration;
 using Balancer.Hosting;
+using Balancer.Registry;
 
 namespace Balancer;
 
@@ -31,7 +32,7 @@ internal static class Program
         {
             running = await BalancerApp.StartAsync(loaded.Options).ConfigureAwait(false);
         }
-        catch (IOException e)
+        catch (Exception e) when (e is IOException or StoredRegistrationsException)
         {
             await Console.Error.WriteLineAsync($"Could not start: {e.Message}").ConfigureAwait(false);
             return 1;

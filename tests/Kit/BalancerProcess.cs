@@ -103,9 +103,12 @@ public sealed partial class BalancerProcess : IAsyncDisposable
     }
 
     /// <summary>Sends SIGTERM, as systemd, Kubernetes and docker stop do.</summary>
-    public void Terminate()
+    public void Terminate() => Signal(15);
+
+    /// <summary>Sends a signal (1 is SIGHUP, 15 SIGTERM).</summary>
+    public void Signal(int signal)
     {
-        if (kill(_process.Id, 15) != 0)
+        if (kill(_process.Id, signal) != 0)
         {
             throw new InvalidOperationException($"kill failed: errno {Marshal.GetLastPInvokeError()}");
         }

@@ -45,8 +45,9 @@ internal sealed class CommandLine
             return failed;
         }
 
+        // --help and --version print their text (System.CommandLine's own) and nothing starts.
         string? help = null;
-        if (result.Action is System.CommandLine.Help.HelpAction)
+        if (result.Action is System.CommandLine.Help.HelpAction || root.Options.OfType<VersionOption>().Any(o => result.GetResult(o) is not null))
         {
             using var output = new StringWriter();
             result.Invoke(new InvocationConfiguration { Output = output });

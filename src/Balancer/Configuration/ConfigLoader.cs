@@ -1,4 +1,6 @@
 using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text.RegularExpressions;
 using Balancer.LoadBalancing;
 using Balancer.Networking;
@@ -98,6 +100,17 @@ public static partial class ConfigLoader
         var protocol = hub.Value("protocol", ProxyProtocol.Http, ValueParsers.OneOf(Protocols));
         var certificate = ExistingFile(hub, "ssl_certificate", protocol, baseDirectory);
         var certificateKey = ExistingFile(hub, "ssl_certificate_key", protocol, baseDirectory);
+        if (certificate is not null && certificateKey is not null)
+        {
+            try
+            {
+                using var loaded = X509Certificate2.CreateFromPemFile(certificate, certificateKey);
+            }
+            catch (Exception e) when (e is CryptographicException or ArgumentException or IOException or UnauthorizedAccessException)
+            {
+                hub.Error("ssl_certificate", $"{certificate} is not a PEM certificate with a matching PEM private key in {certificateKey}: {e.Message}");
+            }
+        }
         var algorithm = hub.Value("algorithm", AlgorithmNames.RoundRobin, ValueParsers.Algorithm);
         var accessLogs = hub.String("access-logs-path");
         var dbPath = hub.String("db-path");
@@ -114,21 +127,21 @@ public static partial class ConfigLoader
             CertificateKeyPath = certificateKey,
             TrustedProxies = new NetworkList(proxy.Values<IPNetwork>("trusted-proxies", ValueParsers.Network) ?? []),
             DrainTimeout = proxy.Value("drain-timeout", TimeSpan.FromSeconds(30), ValueParsers.Duration),
-            ConnectTimeout = proxy.Value("connect-timeout", TimeSpan.FromSeconds(5), ValueParsers.Duration),
-            ActivityTimeout = proxy.Value("activity-timeout", TimeSpan.FromSeconds(100), ValueParsers.Duration),
-            ResponseHeadersTimeout = proxy.Value("response-headers-timeout", TimeSpan.FromSeconds(30), ValueParsers.Duration),
+            ConnectTimeout = proxy.Value("connect-timeout", TimeSpan.FromSeconds(5), ValueParsers.PositiveDuration),
+            ActivityTimeout = proxy.Value("activity-timeout", TimeSpan.FromSeconds(100), ValueParsers.PositiveDuration),
+            ResponseHeadersTimeout = proxy.Value("response-headers-timeout", TimeSpan.FromSeconds(30), ValueParsers.PositiveDuration),
             SlowStart = proxy.Value("slow-start", TimeSpan.Zero, ValueParsers.Duration),
             RetryAfter = proxy.Value("retry-after", TimeSpan.FromSeconds(5), ValueParsers.Duration),
             Limits = new ProxyLimits
             {
                 MaxRequestBodySize = limits.Value("max-request-body-size", 30L * 1024 * 1024, ValueParsers.Size),
-                MaxRequestHeadersSize = (int)Math.Min(int.MaxValue, limits.Value("max-request-headers-size", 32L * 1024, ValueParsers.Size)),
+                MaxRequestHeadersSize = (int)limits.Value("max-request-headers-size", 32L * 1024, ValueParsers.SizeBetween(1, 64L * 1024 * 1024)),
                 MaxRequestHeaderCount = limits.Value("max-request-header-count", 100, ValueParsers.Int(1, 10_000, "a header count")),
                 MaxConcurrentConnections = limits.Has("max-concurrent-connections")
                     ? limits.Value("max-concurrent-connections", 0, ValueParsers.Int(1, 10_000_000, "a connection count"))
                     : null,
-                RequestHeadersTimeout = limits.Value("request-headers-timeout", TimeSpan.FromSeconds(30), ValueParsers.Duration),
-                KeepAliveTimeout = limits.Value("keep-alive-timeout", TimeSpan.FromSeconds(130), ValueParsers.Duration),
+                RequestHeadersTimeout = limits.Value("request-headers-timeout", TimeSpan.FromSeconds(30), ValueParsers.PositiveDuration),
+                KeepAliveTimeout = limits.Value("keep-alive-timeout", TimeSpan.FromSeconds(130), ValueParsers.PositiveDuration),
                 MaxRequestsPerBackend = limits.Value("max-requests-per-backend", 0, ValueParsers.Int(0, 1_000_000, "a number of requests")),
                 QueueTimeout = limits.Value("queue-timeout", TimeSpan.FromSeconds(1), ValueParsers.Duration),
             },
@@ -140,7 +153,7 @@ public static partial class ConfigLoader
             Bind = controlPlane.Value("bind", IPAddress.Loopback, ValueParsers.BindAddress),
             Port = tcpListener,
             Allow = allow is null ? NetworkList.Loopback : new NetworkList(allow),
-            IdleTimeout = controlPlane.Value("idle-timeout", TimeSpan.FromSeconds(30), ValueParsers.Duration),
+            IdleTimeout = controlPlane.Value("idle-timeout", TimeSpan.FromSeconds(30), ValueParsers.PositiveDuration),
         };
 
         var admin = root.Section("admin");
@@ -162,8 +175,8 @@ public static partial class ConfigLoader
         {
             Enabled = outliers.Value("enabled", true, ValueParsers.Bool),
             ConsecutiveFailures = outliers.Value("consecutive-failures", 5, ValueParsers.Int(1, 1000, "a count")),
-            BaseEjectionTime = outliers.Value("base-ejection-time", TimeSpan.FromSeconds(30), ValueParsers.Duration),
-            MaxEjectionTime = outliers.Value("max-ejection-time", TimeSpan.FromMinutes(5), ValueParsers.Duration),
+            BaseEjectionTime = outliers.Value("base-ejection-time", TimeSpan.FromSeconds(30), ValueParsers.PositiveDuration),
+            MaxEjectionTime = outliers.Value("max-ejection-time", TimeSpan.FromMinutes(5), ValueParsers.PositiveDuration),
             MaxEjectionPercent = outliers.Value("max-ejection-percent", 50, ValueParsers.Int(0, 100, "a percentage")),
         };
         if (outlierOptions.MaxEjectionTime < outlierOptions.BaseEjectionTime)
@@ -250,8 +263,8 @@ public static partial class ConfigLoader
             Method = health.Value("method", defaults.Method, ValueParsers.Method),
             Path = health.Value("path", defaults.Path, ValueParsers.PathPrefix),
             Expect = health.Value("expect", defaults.Expect, ValueParsers.StatusRanges),
-            Interval = health.Value("interval", defaults.Interval, ValueParsers.Duration),
-            Timeout = health.Value("timeout", defaults.Timeout, ValueParsers.Duration),
+            Interval = health.Value("interval", defaults.Interval, ValueParsers.PositiveDuration),
+            Timeout = health.Value("timeout", defaults.Timeout, ValueParsers.PositiveDuration),
             Rise = health.Value("rise", defaults.Rise, ValueParsers.Int(1, 100, "a count")),
             Fall = health.Value("fall", defaults.Fall, ValueParsers.Int(1, 100, "a count")),
         };

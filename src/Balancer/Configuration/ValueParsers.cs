@@ -99,6 +99,23 @@ internal static class ValueParsers
         return false;
     }
 
+    /// <summary>A duration above zero, for timeouts and intervals where zero would mean "at once, always".</summary>
+    public static bool PositiveDuration(string raw, out TimeSpan value, out string error)
+    {
+        if (!Duration(raw, out value, out error))
+        {
+            return false;
+        }
+
+        if (value > TimeSpan.Zero)
+        {
+            return true;
+        }
+
+        error = $"{raw} must be more than 0";
+        return false;
+    }
+
     /// <summary>A duration as <see cref="Duration"/> reads it back: <c>5m</c>, <c>30s</c>, <c>250ms</c>.</summary>
     public static string FormatDuration(TimeSpan duration) =>
         duration.TotalMinutes == Math.Floor(duration.TotalMinutes) && duration >= TimeSpan.FromMinutes(1) ? $"{duration.TotalMinutes.ToString(CultureInfo.InvariantCulture)}m"
@@ -134,6 +151,24 @@ internal static class ValueParsers
         error = $"{raw} is not a size (e.g. 512, 16KB, 30MB)";
         return false;
     }
+
+    /// <summary>A size from <paramref name="min"/> to <paramref name="max"/> bytes.</summary>
+    public static ValueParser<long> SizeBetween(long min, long max) =>
+        (string raw, out long value, out string error) =>
+        {
+            if (!Size(raw, out value, out error))
+            {
+                return false;
+            }
+
+            if (value >= min && value <= max)
+            {
+                return true;
+            }
+
+            error = $"{raw} is not a size from {FormatSize(min)} to {FormatSize(max)}";
+            return false;
+        };
 
     public static bool Network(string raw, out IPNetwork network, out string error) =>
         NetworkList.TryParseNetwork(raw, out network, out error);

@@ -1,4 +1,5 @@
 using YamlDotNet.Core;
+using YamlDotNet.Core.Events;
 using YamlDotNet.RepresentationModel;
 
 namespace Balancer.Configuration;
@@ -29,6 +30,14 @@ internal sealed class YamlConfigProvider : ConfigurationProvider, IConfigOrigins
         var stream = new YamlStream();
         try
         {
+            // Before building any tree: a document whose aliases would multiply it (a "billion laughs") or whose nesting
+            // would exhaust the stack is refused from the event stream, in time and memory bounded by its length.
+            if (Refusal(yaml, fileName) is { } refusal)
+            {
+                errors.Add(refusal);
+                return provider;
+            }
+
             stream.Load(new StringReader(yaml));
         }
         catch (YamlException e)
@@ -64,6 +73,30 @@ internal sealed class YamlConfigProvider : ConfigurationProvider, IConfigOrigins
         }
 
         return provider;
+    }
+
+    /// <summary>How deep mappings and lists may nest: far more than any configuration needs.</summary>
+    public const int MaxDepth = 64;
+
+    private static string? Refusal(string yaml, string fileName)
+    {
+        var parser = new Parser(new StringReader(yaml));
+        var depth = 0;
+        while (parser.MoveNext())
+        {
+            switch (parser.Current)
+            {
+                case AnchorAlias alias:
+                    return $"{fileName} (line {alias.Start.Line}): aliases are not supported (*{alias.Value}); write the value out";
+                case MappingStart or SequenceStart when ++depth > MaxDepth:
+                    return $"{fileName} (line {parser.Current.Start.Line}, column {parser.Current.Start.Column}): nested more than {MaxDepth} levels deep";
+                case MappingEnd or SequenceEnd:
+                    depth--;
+                    break;
+            }
+        }
+
+        return null;
     }
 
     private void AddMapping(string prefix, YamlMappingNode mapping, string fileName, List<string> errors)

@@ -140,7 +140,8 @@ internal sealed partial class ControlPlaneHandler(BalancerOptions options, Backe
             return new ControlResponse(false, error);
         }
 
-        var address = $"http://{new IPEndPoint(peer, request.Port)}";
+        // The same normal form as every other source: http://10.0.0.5 for port 80, as the REST API writes it.
+        ValueParsers.BackendAddress($"http://{new IPEndPoint(peer, request.Port)}", out var address, out _);
         RegistryChange change = request switch
         {
             { Action: ControlAction.Add } => new RegistryChange.Register(address, Configuration.PoolOptions.DefaultName, request.Weight, request.Paths, request.Clients, BackendSource.ControlPlane),

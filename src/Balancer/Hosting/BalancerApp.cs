@@ -1,4 +1,5 @@
 using System.Net;
+using System.Runtime.InteropServices;
 using System.Security.Cryptography.X509Certificates;
 using Balancer.Admin;
 using Balancer.Configuration;
@@ -48,6 +49,11 @@ public static partial class BalancerApp
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
             app.Services.GetRequiredService<DrainMonitor>().Start();
         }
+        catch (IOException e)
+        {
+            await app.DisposeAsync().ConfigureAwait(false);
+            throw new IOException(Listeners.DescribeBindFailure(e, options), e);
+        }
         catch
         {
             await app.DisposeAsync().ConfigureAwait(false);
@@ -75,6 +81,13 @@ public static partial class BalancerApp
         var lifetime = app.Services.GetRequiredService<IHostApplicationLifetime>();
         lifetime.ApplicationStopping.Register(() => LogDraining(logger, options.Proxy.DrainTimeout.TotalSeconds));
         lifetime.ApplicationStopped.Register(() => LogStopped(logger));
+
+        // A reload on SIGHUP is not built yet; until it is, the signal must not do its default (end the process).
+        running.Hangup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
+        {
+            context.Cancel = true;
+            LogHangupIgnored(logger);
+        });
         return running;
     }
 
@@ -198,6 +211,7 @@ public static partial class BalancerApp
             var limits = options.Proxy.Limits;
             kestrel.Limits.MaxRequestBodySize = limits.MaxRequestBodySize;
             kestrel.Limits.MaxRequestHeadersTotalSize = limits.MaxRequestHeadersSize;
+            kestrel.Limits.MaxRequestBufferSize = Math.Max(kestrel.Limits.MaxRequestBufferSize ?? 0, limits.MaxRequestHeadersSize); // Kestrel needs room for the headers
             kestrel.Limits.MaxRequestHeaderCount = limits.MaxRequestHeaderCount;
             kestrel.Limits.MaxConcurrentConnections = limits.MaxConcurrentConnections;
             kestrel.Limits.RequestHeadersTimeout = limits.RequestHeadersTimeout;
@@ -256,6 +270,9 @@ public static partial class BalancerApp
     [LoggerMessage(EventId = 1004, Level = LogLevel.Information, Message = "Stopped")]
     private static partial void LogStopped(ILogger logger);
 
+    [LoggerMessage(EventId = 1005, Level = LogLevel.Warning, Message = "SIGHUP received and ignored: this version does not reload its configuration; restart it to apply changes")]
+    private static partial void LogHangupIgnored(ILogger logger);
+
     /// <summary>Kestrel's listen options, captured so their bound endpoints can be read after start (port 0 included).</summary>
     private sealed class BoundListeners
     {
@@ -290,8 +307,12 @@ public sealed class RunningBalancer : IAsyncDisposable
     /// <summary>Stops accepting, lets in-flight requests finish (up to the drain timeout), then stops.</summary>
     public Task StopAsync(CancellationToken cancellationToken = default) => App.StopAsync(cancellationToken);
 
+    /// <summary>Keeps SIGHUP from ending the process while the balancer runs.</summary>
+    internal PosixSignalRegistration? Hangup { get; set; }
+
     public async ValueTask DisposeAsync()
     {
+        Hangup?.Dispose();
         await App.StopAsync().ConfigureAwait(false);
         await App.DisposeAsync().ConfigureAwait(false);
     }

@@ -1,3 +1,6 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Balancer.Configuration;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Routing.Matching;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -19,7 +22,7 @@ internal sealed record ListenerMetadata(ListenerKind Kind);
 /// the admin API is unreachable through the proxy port, and the proxy unreachable through the admin port,
 /// whatever Host header a client sends.
 /// </summary>
-internal static class Listeners
+internal static partial class Listeners
 {
     private const string ItemKey = "lb.listener";
 
@@ -30,8 +33,31 @@ internal static class Listeners
             return next(connection);
         });
 
+    /// <summary>
+    /// A bind failure in the user's terms: the key of the listener that could not be bound and its address, e.g.
+    /// <c>admin.port: cannot listen on 127.0.0.1:8081: address already in use</c>. Kestrel's own message names only the URL.
+    /// </summary>
+    public static string DescribeBindFailure(IOException failure, BalancerOptions options)
+    {
+        var match = BoundUrl().Match(failure.Message);
+        if (!match.Success || !int.TryParse(match.Groups["port"].Value, CultureInfo.InvariantCulture, out var port))
+        {
+            return failure.Message;
+        }
+
+        var key = port == options.Proxy.Port ? "BalanceHub.listen"
+            : port == options.Admin.Port ? "admin.port"
+            : port == options.ControlPlane.Port ? "BalanceHub.tcpListener"
+            : null;
+        var reason = failure.InnerException?.Message is { Length: > 0 } inner ? inner.ToLowerInvariant().TrimEnd('.') : "the address cannot be used";
+        return key is null ? failure.Message : $"{key}: cannot listen on {match.Groups["host"].Value}:{port}: {reason}";
+    }
+
     public static ListenerKind? Of(HttpContext context) =>
         context.Features.Get<IConnectionItemsFeature>()?.Items.TryGetValue(ItemKey, out var kind) == true ? (ListenerKind)kind! : null;
+
+    [GeneratedRegex(@"://(?<host>\[[^\]]+\]|[^:/\s]+):(?<port>\d+)")]
+    private static partial Regex BoundUrl();
 }
 
 /// <summary>Invalidates candidate endpoints that belong to another listener.</summary>

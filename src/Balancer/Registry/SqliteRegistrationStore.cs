@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using Balancer.Configuration;
 using Balancer.Networking;
 using Microsoft.Data.Sqlite;
 
@@ -36,6 +37,14 @@ public sealed class SqliteRegistrationStore : IDisposable
         );
         """,
         "ALTER TABLE backends ADD COLUMN draining_since TEXT NULL;",
+        // Addresses in their normal form: the control plane once stored a backend on port 80 as http://host:80.
+        """
+        PRAGMA defer_foreign_keys = ON;
+        DELETE FROM backends WHERE address LIKE 'http://%:80' AND substr(address, 1, length(address) - 3) IN (SELECT address FROM backends);
+        UPDATE backend_paths SET address = substr(address, 1, length(address) - 3) WHERE address LIKE 'http://%:80';
+        UPDATE backend_clients SET address = substr(address, 1, length(address) - 3) WHERE address LIKE 'http://%:80';
+        UPDATE backends SET address = substr(address, 1, length(address) - 3) WHERE address LIKE 'http://%:80';
+        """,
     ];
 
     private SqliteConnection _connection;
@@ -119,37 +128,92 @@ public sealed class SqliteRegistrationStore : IDisposable
     }
 
     /// <summary>Every stored registration, in registration order.</summary>
+    /// <exception cref="StoredRegistrationsException">Rows that cannot be read back, or describe an impossible backend: every one of them.</exception>
     public IReadOnlyList<BackendEntry> LoadAll()
     {
-        var paths = Group("SELECT address, path FROM backend_paths ORDER BY address, path");
-        var clients = Group("SELECT address, network FROM backend_clients ORDER BY address, rowid");
+        var problems = new List<string>();
+        var paths = Group("SELECT address, path FROM backend_paths ORDER BY address, path", "backend_paths", "path", problems);
+        var clients = Group("SELECT address, network FROM backend_clients ORDER BY address, rowid", "backend_clients", "network", problems);
         var entries = new List<BackendEntry>();
         using var command = _connection.CreateCommand();
         command.CommandText = "SELECT address, pool, weight, source, seq, draining_since FROM backends ORDER BY seq";
         using var reader = command.ExecuteReader();
         while (reader.Read())
         {
-            var address = reader.GetString(0);
-            entries.Add(new BackendEntry(
-                address,
-                reader.GetString(1),
-                reader.GetInt32(2),
-                paths.GetValueOrDefault(address) ?? [],
-                new NetworkList((clients.GetValueOrDefault(address) ?? []).Select(n => IPNetwork.Parse(n))),
-                Enum.Parse<BackendSource>(reader.GetString(3)),
-                reader.GetInt64(4),
-                reader.IsDBNull(5) ? null : DateTimeOffset.Parse(reader.GetString(5), CultureInfo.InvariantCulture)));
+            var row = new StoredRow(reader);
+            var address = row.Text(0, "address");
+            var entry = row.Problem is null ? Read(row, address!, paths, clients) : null;
+            if (row.Problem is { } problem)
+            {
+                problems.Add($"backends row address={Quote(address ?? reader.GetValue(0).ToString())}: {problem}");
+            }
+            else
+            {
+                entries.Add(entry!);
+            }
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new StoredRegistrationsException(Path, problems);
         }
 
         return entries;
     }
+
+    private static BackendEntry? Read(StoredRow row, string address, Dictionary<string, List<string>> paths, Dictionary<string, List<string>> clients)
+    {
+        if (!ValueParsers.BackendAddress(address, out var normalized, out var error) || normalized != address)
+        {
+            row.Fail(error.Length > 0 ? $"address {error}" : $"address {address} is not in its normal form ({normalized})");
+            return null;
+        }
+
+        var pool = row.Text(1, "pool");
+        var weight = row.Integer(2, "weight", 0, 1_000_000);
+        var source = row.Text(3, "source");
+        var order = row.Integer(4, "seq", long.MinValue, long.MaxValue);
+        var draining = row.Time(5, "draining_since");
+        BackendSource parsedSource = default;
+        if (source is not null && !(Enum.TryParse(source, ignoreCase: false, out parsedSource) && parsedSource != BackendSource.Config))
+        {
+            row.Fail($"source {Quote(source)} is not {nameof(BackendSource.ControlPlane)} or {nameof(BackendSource.Api)}");
+        }
+
+        var networks = new List<IPNetwork>();
+        foreach (var text in clients.GetValueOrDefault(address) ?? [])
+        {
+            if (NetworkList.TryParseNetwork(text, out var network, out var networkError))
+            {
+                networks.Add(network);
+            }
+            else
+            {
+                row.Fail($"client {networkError}");
+            }
+        }
+
+        foreach (var path in paths.GetValueOrDefault(address) ?? [])
+        {
+            if (!ValueParsers.PathPrefix(path, out var prefix, out var pathError) || prefix != path)
+            {
+                row.Fail($"path {(pathError.Length > 0 ? pathError : $"{path} is not in its normal form ({prefix})")}");
+            }
+        }
+
+        return row.Problem is null
+            ? new BackendEntry(address, pool!, (int)weight!.Value, paths.GetValueOrDefault(address) ?? [], new NetworkList(networks), parsedSource, order!.Value, draining)
+            : null;
+    }
+
+    private static string Quote(string? text) => text is null ? "NULL" : $"'{text.Replace("'", "''", StringComparison.Ordinal)}'";
 
     /// <summary>Starts a batch: one transaction, holding the write lock until committed or disposed.</summary>
     public RegistrationBatch Begin() => new(_connection, _connection.BeginTransaction(deferred: false));
 
     public void Dispose() => _connection.Dispose();
 
-    private Dictionary<string, List<string>> Group(string sql)
+    private Dictionary<string, List<string>> Group(string sql, string table, string column, List<string> problems)
     {
         var groups = new Dictionary<string, List<string>>(StringComparer.Ordinal);
         using var command = _connection.CreateCommand();
@@ -157,13 +221,18 @@ public sealed class SqliteRegistrationStore : IDisposable
         using var reader = command.ExecuteReader();
         while (reader.Read())
         {
-            var key = reader.GetString(0);
+            if (reader.GetValue(0) is not string key || reader.GetValue(1) is not string value)
+            {
+                problems.Add($"{table} row address={Quote(reader.GetValue(0).ToString())}, {column}={Quote(reader.GetValue(1).ToString())}: not text");
+                continue;
+            }
+
             if (!groups.TryGetValue(key, out var list))
             {
                 groups[key] = list = [];
             }
 
-            list.Add(reader.GetString(1));
+            list.Add(value);
         }
 
         return groups;

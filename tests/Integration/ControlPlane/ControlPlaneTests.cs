@@ -186,6 +186,17 @@ public sealed class ControlPlaneTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Port80_IsStoredInTheSameNormalFormAsTheRestApiWrites()
+    {
+        await using var lb = await TestBalancer.StartAsync("", output);
+        await using var control = await lb.ConnectControlPlaneAsync();
+
+        Assert.Equal("registered http://127.0.0.1", (await control.SendAsync(Add(80))).Message);
+        using var viaRest = await lb.Admin.DeleteAsync("/backends/127.0.0.1:80");
+        Assert.Equal(HttpStatusCode.NoContent, viaRest.StatusCode); // one backend, whichever way it is named
+    }
+
+    [Fact]
     public async Task BadMagic_IsAnsweredThenTheConnectionIsClosed()
     {
         await using var lb = await TestBalancer.StartAsync("", output);

@@ -346,6 +346,56 @@ public sealed class BackendRegistryTests : IAsyncLifetime
         Assert.Single(LoadStored());
     }
 
+    [Fact]
+    public async Task StoredRowsThatDoNotParse_AreEachNamed_WithWhatToDo()
+    {
+        await _registry.ApplyAsync(Add("http://10.0.0.1:1", ["/good"], ["10.0.0.0/8"]));
+        await _registry.DisposeAsync();
+        Exec("""
+            INSERT INTO backends VALUES ('not a url', 'default', 1, 'ControlPlane', 100, 'x', 'x', NULL);
+            INSERT INTO backends VALUES ('http://10.0.0.2:1', 'default', 'heavy', 'ControlPlane', 101, 'x', 'x', NULL);
+            INSERT INTO backends VALUES ('http://10.0.0.3:1', 'default', 1, 'Bogus', 102, 'x', 'x', NULL);
+            INSERT INTO backends VALUES ('http://10.0.0.4:1', 'default', 1, 'Api', 103, 'x', 'x', 'yesterday');
+            INSERT INTO backends VALUES ('http://10.0.0.5:1', 'default', 1, 'Api', 104, 'x', 'x', NULL);
+            INSERT INTO backend_clients VALUES ('http://10.0.0.5:1', 'nonsense');
+            INSERT INTO backends VALUES ('http://10.0.0.6:1', 'default', 1, 'Api', 105, 'x', 'x', NULL);
+            INSERT INTO backend_paths VALUES ('http://10.0.0.6:1', 'no-slash');
+            """);
+
+        var error = Assert.Throws<StoredRegistrationsException>(() => Open(Options()));
+
+        Assert.Equal(
+            [
+                "backends row address='not a url': address not a url is not an http:// or https:// address",
+                "backends row address='http://10.0.0.2:1': weight 'heavy' is not an integer from 0 to 1000000",
+                "backends row address='http://10.0.0.3:1': source 'Bogus' is not ControlPlane or Api",
+                "backends row address='http://10.0.0.4:1': draining_since 'yesterday' is not a time such as 2026-01-01T00:00:00.0000000+00:00",
+                "backends row address='http://10.0.0.5:1': client nonsense is not an IP address or CIDR",
+                "backends row address='http://10.0.0.6:1': path no-slash must start with /",
+            ],
+            error.Problems);
+        Assert.Contains($"Correct or delete those rows (sqlite3 {DbPath})", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AnOlderDatabase_WithAPort80AddressNotInItsNormalForm_IsMigrated()
+    {
+        await _registry.DisposeAsync();
+        Exec("""
+            INSERT INTO backends VALUES ('http://10.0.0.1:80', 'default', 1, 'ControlPlane', 100, 'x', 'x', NULL);
+            INSERT INTO backend_paths VALUES ('http://10.0.0.1:80', '/a');
+            INSERT INTO backends VALUES ('http://10.0.0.2:80', 'default', 1, 'ControlPlane', 101, 'x', 'x', NULL);
+            INSERT INTO backends VALUES ('http://10.0.0.2', 'default', 1, 'Api', 102, 'x', 'x', NULL);
+            PRAGMA user_version = 2;
+            """);
+
+        _registry = Open(Options());
+
+        var backends = _registry.Current.Pools[0].Backends.ToList();
+        Assert.Equal(["http://10.0.0.1", "http://10.0.0.2"], backends.Select(b => b.Address));
+        Assert.Equal(["/a"], backends[0].Paths);
+    }
+
     private List<BackendEntry> LoadStored()
     {
         using var store = SqliteRegistrationStore.Open(DbPath);
