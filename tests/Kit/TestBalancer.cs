@@ -14,8 +14,9 @@ namespace Balancer.Tests.Kit;
 /// </summary>
 public sealed class TestBalancer : IAsyncDisposable
 {
-    private TestBalancer(RunningBalancer running, string directory, BalancerOptions options)
+    private TestBalancer(RunningBalancer running, string directory, BalancerOptions options, TestLog log)
     {
+        Log = log;
         Running = running;
         Directory = directory;
         Options = options;
@@ -24,6 +25,9 @@ public sealed class TestBalancer : IAsyncDisposable
     }
 
     public RunningBalancer Running { get; }
+
+    /// <summary>What the balancer logged.</summary>
+    public TestLog Log { get; }
 
     /// <summary>The directory holding config.yaml and everything relative to it (logs, data).</summary>
     public string Directory { get; }
@@ -82,8 +86,9 @@ public sealed class TestBalancer : IAsyncDisposable
             throw new InvalidOperationException("Test configuration rejected:\n" + string.Join("\n", loaded.Errors));
         }
 
-        var running = await BalancerApp.StartAsync(loaded.Options, logging => logging.ClearProviders().AddProvider(output is null ? NullLoggerProviderInstance : new TestLog(output)));
-        return new TestBalancer(running, directory, loaded.Options);
+        var log = new TestLog(output);
+        var running = await BalancerApp.StartAsync(loaded.Options, logging => logging.ClearProviders().AddProvider(log));
+        return new TestBalancer(running, directory, loaded.Options, log);
     }
 
     /// <summary>YAML for a default pool of <paramref name="backends"/>, in order.</summary>
@@ -118,6 +123,4 @@ public sealed class TestBalancer : IAsyncDisposable
 
     /// <summary>Leave config and database behind on dispose, for a restart.</summary>
     public bool KeepDirectory { get; set; }
-
-    private static readonly ILoggerProvider NullLoggerProviderInstance = Microsoft.Extensions.Logging.Abstractions.NullLoggerProvider.Instance;
 }

@@ -134,6 +134,19 @@ internal sealed partial class ControlPlaneHandler(BalancerOptions options, Backe
 
     private async Task<ControlResponse> HandleAsync(ControlFrame frame, IPAddress peer)
     {
+        try
+        {
+            return await ApplyAsync(frame, peer).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            LogHandlerFailed(logger, peer, e);
+            return new ControlResponse(false, $"internal error, nothing was changed: {e.Message}");
+        }
+    }
+
+    private async Task<ControlResponse> ApplyAsync(ControlFrame frame, IPAddress peer)
+    {
         if (!ControlPlaneCodec.TryParseRequest(frame, out var request, out var error))
         {
             LogBadPacket(logger, peer, error);
@@ -164,6 +177,9 @@ internal sealed partial class ControlPlaneHandler(BalancerOptions options, Backe
 
     [LoggerMessage(EventId = 4004, Level = LogLevel.Information, Message = "Control plane: {Peer} {Action}: {Succeeded} {Message}")]
     private static partial void LogChange(ILogger logger, IPAddress peer, ControlAction action, bool succeeded, string message);
+
+    [LoggerMessage(EventId = 4006, Level = LogLevel.Error, Message = "Control plane: a packet from {Peer} failed unexpectedly; answered 0x00, the connection goes on")]
+    private static partial void LogHandlerFailed(ILogger logger, IPAddress peer, Exception exception);
 
     [LoggerMessage(EventId = 4005, Level = LogLevel.Debug, Message = "Control-plane connection from {Peer} closed after {Seconds}s idle")]
     private static partial void LogIdle(ILogger logger, IPAddress peer, double seconds);

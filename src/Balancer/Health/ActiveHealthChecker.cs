@@ -98,20 +98,28 @@ public sealed partial class ActiveHealthChecker : IAsyncDisposable
         {
             while (!token.IsCancellationRequested)
             {
-                var result = await _prober.ProbeAsync(backend, loop.Check, token).ConfigureAwait(false);
-                if (token.IsCancellationRequested)
+                try
                 {
-                    break;
-                }
+                    var result = await _prober.ProbeAsync(backend, loop.Check, token).ConfigureAwait(false);
+                    if (token.IsCancellationRequested)
+                    {
+                        break;
+                    }
 
-                if (loop.State.Record(result.Success, result.Outcome, _time.GetUtcNow()))
-                {
-                    Apply(pool, address, loop.State);
-                }
+                    if (loop.State.Record(result.Success, result.Outcome, _time.GetUtcNow()))
+                    {
+                        Apply(pool, address, loop.State);
+                    }
 
-                if (loop.State.Settled || !(result.Success || result.TimedOut))
+                    if (loop.State.Settled || !(result.Success || result.TimedOut))
+                    {
+                        loop.Settled.TrySetResult();
+                    }
+                }
+                catch (Exception e) when (e is not OutOfMemoryException && !token.IsCancellationRequested)
                 {
-                    loop.Settled.TrySetResult();
+                    // One bad round must not end the checks of this backend: say why, and probe again next interval.
+                    LogProbeLoopFailed(_logger, address, pool, e);
                 }
 
                 await Task.Delay(loop.Check.Interval, _time, token).ConfigureAwait(false);
@@ -173,6 +181,9 @@ public sealed partial class ActiveHealthChecker : IAsyncDisposable
 
     [LoggerMessage(EventId = 5002, Level = LogLevel.Information, Message = "Backend {Address} in pool {Pool} is up: {Reason}")]
     private static partial void LogUp(ILogger logger, string address, string pool, string reason);
+
+    [LoggerMessage(EventId = 5003, Level = LogLevel.Error, Message = "Health check of {Address} in pool {Pool} failed unexpectedly; it goes on at the next interval")]
+    private static partial void LogProbeLoopFailed(ILogger logger, string address, string pool, Exception exception);
 
     private sealed class Loop(HealthCheckOptions check, CancellationTokenSource cancellation)
     {

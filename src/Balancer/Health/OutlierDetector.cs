@@ -102,7 +102,7 @@ public sealed partial class OutlierDetector(BalancerOptions options, IClusterDes
             lock (tracked)
             {
                 tracked.Timer?.Dispose();
-                tracked.Timer = time.CreateTimer(_ => Return(cluster, destination, tracked), null, duration, Timeout.InfiniteTimeSpan);
+                tracked.Timer = time.CreateTimer(_ => ReturnFromTimer(cluster, destination, tracked), null, duration, Timeout.InfiniteTimeSpan);
             }
         }
     }
@@ -116,6 +116,19 @@ public sealed partial class OutlierDetector(BalancerOptions options, IClusterDes
         if (States.TryGetValue(destination, out var tracked) && tracked.State.Ejected)
         {
             Return(cluster, destination, tracked);
+        }
+    }
+
+    /// <summary>A timer callback: an exception here would end the process, so it is logged instead.</summary>
+    private void ReturnFromTimer(ClusterState cluster, DestinationState destination, Tracked tracked)
+    {
+        try
+        {
+            Return(cluster, destination, tracked);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            LogReturnFailed(logger, destination.Model.Config.Address, cluster.ClusterId, e);
         }
     }
 
@@ -166,6 +179,9 @@ public sealed partial class OutlierDetector(BalancerOptions options, IClusterDes
 
     [LoggerMessage(EventId = 5102, Level = LogLevel.Information, Message = "Backend {Address} in pool {Pool} is back from ejection, on probation")]
     private static partial void LogReturned(ILogger logger, string address, string pool);
+
+    [LoggerMessage(EventId = 5103, Level = LogLevel.Error, Message = "Ending the ejection of {Address} in pool {Pool} failed unexpectedly")]
+    private static partial void LogReturnFailed(ILogger logger, string address, string pool, Exception exception);
 
     private sealed class Tracked
     {

@@ -35,13 +35,15 @@ internal sealed partial class AccessLog : IHostedLifecycleService
         new BoundedChannelOptions(64 * 1024) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
     private readonly string _directory;
     private readonly ILogger<AccessLog> _logger;
+    private readonly TimeProvider _time;
     private long _dropped;
     private Task _writer = Task.CompletedTask;
 
-    public AccessLog(BalancerOptions options, ILogger<AccessLog> logger)
+    public AccessLog(BalancerOptions options, ILogger<AccessLog> logger, TimeProvider time)
     {
         _directory = options.AccessLogsPath;
         _logger = logger;
+        _time = time;
     }
 
     public bool Enabled => _directory.Length > 0;
@@ -61,7 +63,6 @@ internal sealed partial class AccessLog : IHostedLifecycleService
     {
         if (Enabled)
         {
-            Directory.CreateDirectory(_directory);
             _writer = Task.Run(WriteAsync, CancellationToken.None);
         }
 
@@ -71,7 +72,15 @@ internal sealed partial class AccessLog : IHostedLifecycleService
     public async Task StoppedAsync(CancellationToken cancellationToken)
     {
         _queue.Writer.TryComplete();
-        await _writer.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _writer.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The shutdown timeout ran out first: exit anyway, and say what may be missing.
+            LogStopTimedOut(_logger, _queue.Reader.CanCount ? _queue.Reader.Count : -1);
+        }
     }
 
     public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
@@ -82,36 +91,100 @@ internal sealed partial class AccessLog : IHostedLifecycleService
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
+    /// <summary>
+    /// The writer: formats and appends entries until the queue is closed. A write that fails (a full disk, a file that
+    /// cannot be opened) is logged once, with the reason; the entries it held are counted as dropped, and the file is
+    /// opened again a second later, so logging resumes by itself when the cause goes away.
+    /// </summary>
     private async Task WriteAsync()
     {
         var path = Path.Combine(_directory, FileName);
-        var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, 64 * 1024, useAsync: true);
-        await using (stream.ConfigureAwait(false))
+        var line = new StringBuilder(256);
+        var reportedDrops = 0L;
+        var failing = false;
+        StreamWriter? writer = null;
+        try
         {
-            var writer = new StreamWriter(stream, new UTF8Encoding(false), 64 * 1024);
-            await using (writer.ConfigureAwait(false))
+            while (await _queue.Reader.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
             {
-                var line = new StringBuilder(256);
-                var reportedDrops = 0L;
-                while (await _queue.Reader.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
+                var pending = 0L;
+                try
                 {
+                    writer ??= Open(path);
                     while (_queue.Reader.TryRead(out var entry))
                     {
                         line.Clear();
                         Format(line, entry);
+                        pending++;
                         await writer.WriteAsync(line, CancellationToken.None).ConfigureAwait(false);
                     }
 
                     await writer.FlushAsync(CancellationToken.None).ConfigureAwait(false);
-                    var dropped = Dropped;
-                    if (dropped != reportedDrops)
+                    if (failing)
                     {
-                        LogDropped(_logger, dropped - reportedDrops, path);
-                        reportedDrops = dropped;
+                        failing = false;
+                        LogResumed(_logger, path);
                     }
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    Interlocked.Add(ref _dropped, pending);
+                    if (!failing)
+                    {
+                        failing = true;
+                        LogWriteFailed(_logger, path, e.Message);
+                    }
+
+                    writer = await CloseQuietlyAsync(writer).ConfigureAwait(false);
+                    await Task.Delay(TimeSpan.FromSeconds(1), _time).ConfigureAwait(false);
+                    continue;
+                }
+
+                var dropped = Dropped;
+                if (dropped != reportedDrops)
+                {
+                    LogDropped(_logger, dropped - reportedDrops, path);
+                    reportedDrops = dropped;
                 }
             }
         }
+        finally
+        {
+            await CloseQuietlyAsync(writer).ConfigureAwait(false);
+        }
+    }
+
+    private static StreamWriter Open(string path)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, 64 * 1024, useAsync: true);
+        return new StreamWriter(stream, new UTF8Encoding(false), 64 * 1024);
+    }
+
+    /// <summary>Closes a writer whose buffer may no longer be writable: what it still held is lost, and was counted.</summary>
+    private static async Task<StreamWriter?> CloseQuietlyAsync(StreamWriter? writer)
+    {
+        if (writer is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            await writer.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            try
+            {
+                writer.BaseStream.Dispose();
+            }
+            catch (IOException)
+            {
+            }
+        }
+
+        return null;
     }
 
     /// <summary><c>time client "METHOD path?query PROTOCOL" status duration_ms pool backend retries "user-agent"</c></summary>
@@ -154,4 +227,13 @@ internal sealed partial class AccessLog : IHostedLifecycleService
 
     [LoggerMessage(EventId = 2001, Level = LogLevel.Warning, Message = "Access log fell behind: {Count} entries dropped (writing {Path})")]
     private static partial void LogDropped(ILogger logger, long count, string path);
+
+    [LoggerMessage(EventId = 2002, Level = LogLevel.Error, Message = "Access log: cannot write {Path}: {Reason}; requests are still served, and writing resumes by itself once it can")]
+    private static partial void LogWriteFailed(ILogger logger, string path, string reason);
+
+    [LoggerMessage(EventId = 2003, Level = LogLevel.Information, Message = "Access log: writing {Path} again")]
+    private static partial void LogResumed(ILogger logger, string path);
+
+    [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "Access log: the shutdown timeout ran out before every entry was written ({Count} still queued)")]
+    private static partial void LogStopTimedOut(ILogger logger, int count);
 }

@@ -11,6 +11,7 @@ public sealed partial class DrainMonitor(BackendRegistry registry, IProxyStateLo
     : IAsyncDisposable
 {
     private static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(50);
+    private static readonly TimeSpan Retry = TimeSpan.FromSeconds(1);
     private readonly CancellationTokenSource _stopping = new();
     private readonly Lock _sync = new();
     private readonly Dictionary<string, Task> _watching = new(StringComparer.OrdinalIgnoreCase);
@@ -47,18 +48,32 @@ public sealed partial class DrainMonitor(BackendRegistry registry, IProxyStateLo
         {
             while (!_stopping.IsCancellationRequested)
             {
-                var inFlight = proxy.TryGetCluster(backend.Pool, out var cluster) && cluster.Destinations.TryGetValue(backend.Address, out var destination)
-                    ? destination.ConcurrentRequestCount
-                    : 0;
-                var late = time.GetUtcNow() >= deadline;
-                if (inFlight == 0 || late)
+                var wait = Poll;
+                try
                 {
-                    var result = await registry.ApplyAsync(new RegistryChange.Deregister(backend.Address, [], []), _stopping.Token).ConfigureAwait(false);
-                    LogDrained(logger, backend.Address, late ? $"drain timeout, {inFlight} request(s) still in flight" : "idle", result.Message);
-                    return;
+                    var inFlight = proxy.TryGetCluster(backend.Pool, out var cluster) && cluster.Destinations.TryGetValue(backend.Address, out var destination)
+                        ? destination.ConcurrentRequestCount
+                        : 0;
+                    var late = time.GetUtcNow() >= deadline;
+                    if (inFlight == 0 || late)
+                    {
+                        var result = await registry.ApplyAsync(new RegistryChange.Deregister(backend.Address, [], []), _stopping.Token).ConfigureAwait(false);
+                        LogDrained(logger, backend.Address, late ? $"drain timeout, {inFlight} request(s) still in flight" : "idle", result.Message);
+                        if (result.Outcome is not ChangeOutcome.Failed)
+                        {
+                            return;
+                        }
+
+                        wait = Retry; // the registry could not store it (a full disk, say): try again, less often
+                    }
+                }
+                catch (Exception e) when (e is not OutOfMemoryException && !_stopping.IsCancellationRequested)
+                {
+                    LogWatchFailed(logger, backend.Address, e); // and watch on: the backend still has to go
+                    wait = Retry;
                 }
 
-                await Task.Delay(Poll, time, _stopping.Token).ConfigureAwait(false);
+                await Task.Delay(wait, time, _stopping.Token).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
@@ -89,4 +104,7 @@ public sealed partial class DrainMonitor(BackendRegistry registry, IProxyStateLo
 
     [LoggerMessage(EventId = 3004, Level = LogLevel.Information, Message = "Drained {Address} ({Why}): {Result}")]
     private static partial void LogDrained(ILogger logger, string address, string why, string result);
+
+    [LoggerMessage(EventId = 3007, Level = LogLevel.Error, Message = "Watching the drain of {Address} failed unexpectedly; watching on")]
+    private static partial void LogWatchFailed(ILogger logger, string address, Exception exception);
 }

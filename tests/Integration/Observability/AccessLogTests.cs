@@ -43,4 +43,35 @@ public sealed class AccessLogTests(ITestOutputHelper output)
         Assert.Contains("\"GET /nobody-home HTTP/1.1\" 503 ", line, StringComparison.Ordinal);
         Assert.Contains(" default - 0 \"-\"", line, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task AFullDisk_IsLoggedOnce_RequestsAreStillServed_AndWritingResumesWhenSpaceReturns()
+    {
+        using var disk = Tmpfs.Mount("256k");
+        await using var backends = await Backends.StartAsync(1);
+        await using var lb = await TestBalancer.StartAsync($"BalanceHub: {{ access-logs-path: '{disk.Path}' }}\n" + TestBalancer.BackendsYaml(backends.All), output);
+        var path = Path.Combine(disk.Path, AccessLog.FileName);
+        (await lb.Client.GetAsync("/before")).Dispose();
+        await Eventually.TrueAsync(() => File.Exists(path) && File.ReadAllText(path).Contains("/before", StringComparison.Ordinal), "the first line");
+        var filler = disk.Fill();
+
+        for (var i = 0; i < 200; i++)
+        {
+            using var response = await lb.Client.GetAsync($"/while-full/{i}");
+            Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+        }
+
+        await Eventually.TrueAsync(() => lb.Log.Lines.Any(l => l.Contains("Access log: cannot write", StringComparison.Ordinal)), "the failure to be logged");
+        File.Delete(filler);
+        await Eventually.TrueAsync(
+            async () =>
+            {
+                (await lb.Client.GetAsync("/after")).Dispose();
+                return File.ReadAllText(path).Contains("/after", StringComparison.Ordinal);
+            },
+            "writing to resume");
+
+        Assert.Single(lb.Log.Lines, l => l.Contains("Access log: cannot write", StringComparison.Ordinal));
+        Assert.Contains(lb.Log.Lines, l => l.Contains("Access log: writing", StringComparison.Ordinal));
+    }
 }

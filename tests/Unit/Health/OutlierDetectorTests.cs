@@ -3,7 +3,9 @@ using Balancer.Health;
 using Balancer.Proxy;
 using Balancer.Tests.Kit;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Logging.Testing;
 using Microsoft.Extensions.Time.Testing;
 using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Health;
@@ -136,6 +138,22 @@ public sealed class OutlierDetectorTests
         Assert.Equal(0, _updater.Updates);
     }
 
+    [Fact]
+    public void AnEjectionTimerThatFails_IsLogged_AndTheDetectorGoesOn()
+    {
+        var logger = new FakeLogger<OutlierDetector>();
+        var detector = new OutlierDetector(Options.Default, _updater, _clock, logger);
+        Fail(detector, _all[0], times: 5);
+        _updater.FailNext = true;
+
+        _clock.Advance(TimeSpan.FromSeconds(30)); // the timer fires; its update throws (on a real timer, that would end the process)
+
+        Assert.Contains(logger.Collector.GetSnapshot(), r => r.Level == LogLevel.Error && r.Message.Contains("Ending the ejection of", StringComparison.Ordinal));
+        Assert.Equal(DestinationHealth.Unknown, _all[0].Health.Passive); // back, and on probation:
+        Fail(detector, _all[0], times: 1);
+        Assert.Equal(DestinationHealth.Unhealthy, _all[0].Health.Passive);
+    }
+
     private OutlierDetector Detector(BalancerOptions options) => new(options, _updater, _clock, NullLogger<OutlierDetector>.Instance);
 
     private void Fail(OutlierDetector detector, DestinationState destination, int times)
@@ -157,7 +175,19 @@ public sealed class OutlierDetectorTests
     {
         public int Updates { get; private set; }
 
-        public void UpdateAvailableDestinations(ClusterState cluster) => Updates++;
+        /// <summary>The next update throws, as a bug or a race in YARP might.</summary>
+        public bool FailNext { get; set; }
+
+        public void UpdateAvailableDestinations(ClusterState cluster)
+        {
+            if (FailNext)
+            {
+                FailNext = false;
+                throw new InvalidOperationException("the cluster changed meanwhile");
+            }
+
+            Updates++;
+        }
 
         public void UpdateAllDestinations(ClusterState cluster) => Updates++;
     }
