@@ -9,6 +9,7 @@ using Balancer.LoadBalancing;
 using Balancer.Networking;
 using Balancer.Observability;
 using Balancer.Proxy;
+using Balancer.Proxy.WebSockets;
 using Balancer.Registry;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.DataProtection;
@@ -79,7 +80,11 @@ public static partial class BalancerApp
             options.Pools.Count,
             options.Algorithm);
         var lifetime = app.Services.GetRequiredService<IHostApplicationLifetime>();
-        lifetime.ApplicationStopping.Register(() => LogDraining(logger, options.Proxy.DrainTimeout.TotalSeconds));
+        lifetime.ApplicationStopping.Register(() =>
+        {
+            LogDraining(logger, options.Proxy.DrainTimeout.TotalSeconds);
+            _ = CloseWebSocketsAtDrainTimeoutAsync(app.Services, options.Proxy.DrainTimeout, lifetime.ApplicationStopped);
+        });
         lifetime.ApplicationStopped.Register(() => LogStopped(logger));
 
         // A reload on SIGHUP is not built yet; until it is, the signal must not do its default (end the process).
@@ -89,6 +94,30 @@ public static partial class BalancerApp
             LogHangupIgnored(logger);
         });
         return running;
+    }
+
+    /// <summary>How long WebSockets have to read their close frame after the drain timeout, before the rest is cut.</summary>
+    private static readonly TimeSpan CloseGrace = TimeSpan.FromSeconds(1);
+
+    private static async Task CloseWebSocketsAtDrainTimeoutAsync(IServiceProvider services, TimeSpan drainTimeout, CancellationToken stopped)
+    {
+        try
+        {
+            await Task.Delay(drainTimeout, services.GetRequiredService<TimeProvider>(), stopped).ConfigureAwait(false);
+            var upgrades = services.GetRequiredService<UpgradedConnections>();
+            if (upgrades.Count > 0)
+            {
+                await upgrades.CloseAllAsync().ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Everything finished within the drain timeout.
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException)
+        {
+            // A connection went away while being closed: nothing left to close.
+        }
     }
 
     private static SqliteRegistrationStore OpenStore(string path)
@@ -110,7 +139,10 @@ public static partial class BalancerApp
         ConfigureKestrel(builder.WebHost, options, bound);
 
         var services = builder.Services;
-        services.Configure<HostOptions>(h => h.ShutdownTimeout = options.Proxy.DrainTimeout);
+        // In-flight requests get the drain timeout; then WebSockets are sent a close frame and get a moment to read it,
+        // and whatever is left is cut.
+        services.Configure<HostOptions>(h => h.ShutdownTimeout = options.Proxy.DrainTimeout + CloseGrace);
+        services.AddSingleton<UpgradedConnections>();
         services.AddSingleton(options);
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<RoutingConfigProvider>();
@@ -168,8 +200,10 @@ public static partial class BalancerApp
         var retries = app.Services.GetRequiredService<RetryStep>();
         var slowStart = app.Services.GetRequiredService<SlowStartStep>();
         var limits = app.Services.GetRequiredService<ConcurrencyLimitStep>();
+        var upgrades = app.Services.GetRequiredService<UpgradedConnections>();
         app.MapReverseProxy(pipeline =>
         {
+            pipeline.Use(upgrades.InvokeAsync);
             pipeline.Use(RequestBodyLimit.InvokeAsync);
             pipeline.Use(errors.InvokeAsync);
             pipeline.Use(restrictions.InvokeAsync);

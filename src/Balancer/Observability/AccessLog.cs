@@ -31,6 +31,8 @@ internal sealed partial class AccessLog : IHostedLifecycleService
 {
     public const string FileName = "access.log";
 
+    private static readonly TimeSpan FlushTimeout = TimeSpan.FromSeconds(5);
+
     private readonly Channel<AccessLogEntry> _queue = Channel.CreateBounded<AccessLogEntry>(
         new BoundedChannelOptions(64 * 1024) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
     private readonly string _directory;
@@ -71,14 +73,15 @@ internal sealed partial class AccessLog : IHostedLifecycleService
 
     public async Task StoppedAsync(CancellationToken cancellationToken)
     {
+        // Called once the server has stopped, however the shutdown went (the host's token may have run out already):
+        // the lines of the last requests still get their own few seconds to reach the file.
         _queue.Writer.TryComplete();
         try
         {
-            await _writer.WaitAsync(cancellationToken).ConfigureAwait(false);
+            await _writer.WaitAsync(FlushTimeout, _time, CancellationToken.None).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (TimeoutException)
         {
-            // The shutdown timeout ran out first: exit anyway, and say what may be missing.
             LogStopTimedOut(_logger, _queue.Reader.CanCount ? _queue.Reader.Count : -1);
         }
     }
@@ -234,6 +237,6 @@ internal sealed partial class AccessLog : IHostedLifecycleService
     [LoggerMessage(EventId = 2003, Level = LogLevel.Information, Message = "Access log: writing {Path} again")]
     private static partial void LogResumed(ILogger logger, string path);
 
-    [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "Access log: the shutdown timeout ran out before every entry was written ({Count} still queued)")]
+    [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "Access log: the last entries could not be written in time at shutdown ({Count} still queued)")]
     private static partial void LogStopTimedOut(ILogger logger, int count);
 }

@@ -52,6 +52,39 @@ public sealed class ShutdownTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Sigterm_WithAWebSocketAndAHungRequestOpen_ClosesTheWebSocketWithACloseFrame_AndExitsZero()
+    {
+        await using var backends = await Backends.StartAsync(2, (i, o) => i == 1 ? o with { Behaviors = BehaviorCatalog.From("hang") } : o);
+        var directory = Directory.CreateTempSubdirectory("lb-process-").FullName;
+        await File.WriteAllTextAsync(Path.Combine(directory, "config.yaml"), $$"""
+            proxy: { bind: 127.0.0.1, drain-timeout: 1s }
+            BalanceHub: { access-logs-path: ./logs }
+            backends: [ { address: "{{backends[0].Address}}" } ]
+            pools: [ { name: stuck, paths: [/stuck], backends: [ { address: "{{backends[1].Address}}" } ] } ]
+            """);
+        await using var process = BalancerProcess.Start(directory, "--port", "0", "--admin-port", "0", "--control-port", "0");
+        var port = await process.WaitForListenerAsync("Proxy");
+        using var socket = new System.Net.WebSockets.ClientWebSocket();
+        await socket.ConnectAsync(new Uri($"ws://127.0.0.1:{port}/ws"), CancellationToken.None);
+        using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(60) };
+        var hung = client.GetAsync($"http://127.0.0.1:{port}/stuck/forever");
+        await Eventually.TrueAsync(() => backends[1].RequestCount == 1, "the hung request to reach its backend");
+
+        process.Terminate();
+
+        var buffer = new byte[64];
+        using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var received = await socket.ReceiveAsync(buffer, wait.Token);
+        Assert.Equal(System.Net.WebSockets.WebSocketMessageType.Close, received.MessageType);
+        Assert.Equal(System.Net.WebSockets.WebSocketCloseStatus.EndpointUnavailable, socket.CloseStatus); // 1001: going away
+        Assert.Equal(0, await process.WaitForExitAsync());
+        await Assert.ThrowsAnyAsync<HttpRequestException>(() => hung); // what was left is closed, not finished
+        output.WriteLine(process.StandardOutput);
+        Assert.DoesNotContain("Unhandled exception", process.StandardError, StringComparison.Ordinal);
+        Directory.Delete(directory, recursive: true);
+    }
+
+    [Fact]
     public async Task BrokenConfig_ExitsWithCode2_ListingEveryError_BeforeBindingAnything()
     {
         var directory = Directory.CreateTempSubdirectory("lb-process-").FullName;
