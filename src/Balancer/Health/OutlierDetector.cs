@@ -20,6 +20,7 @@ public sealed partial class OutlierDetector(BalancerOptions options, IClusterDes
     public const string PolicyName = "lb-outliers";
 
     private static readonly ConditionalWeakTable<DestinationState, Tracked> States = [];
+    private static readonly ConditionalWeakTable<ClusterState, object> PoolLocks = [];
 
     /// <summary>The ejections this detector has running, to cancel when it is disposed.</summary>
     private readonly HashSet<Tracked> _ejected = [];
@@ -40,17 +41,31 @@ public sealed partial class OutlierDetector(BalancerOptions options, IClusterDes
 
         var failure = Failure(context);
         var tracked = States.GetValue(destination, static _ => new Tracked());
-        TimeSpan? ejection;
-        lock (tracked)
+        if (failure is null)
         {
-            var now = time.GetUtcNow();
-            if (failure is null)
+            lock (tracked)
             {
-                tracked.State.RecordSuccess(settings, now);
-                return;
+                tracked.State.RecordSuccess(settings, time.GetUtcNow());
             }
 
-            ejection = tracked.State.RecordFailure(settings, now, MayEject(cluster, settings));
+            return;
+        }
+
+        // Whether this failure may eject, and the ejection itself, are one step for the whole pool: two backends failing
+        // at once must not both see room under max-ejection-percent. Every change of a backend's passive health in the
+        // pool is made under this lock.
+        TimeSpan? ejection;
+        lock (PoolLock(cluster))
+        {
+            lock (tracked)
+            {
+                ejection = tracked.State.RecordFailure(settings, time.GetUtcNow(), MayEject(cluster, settings));
+            }
+
+            if (ejection is not null)
+            {
+                destination.Health.Passive = DestinationHealth.Unhealthy;
+            }
         }
 
         if (ejection is { } duration)
@@ -58,6 +73,8 @@ public sealed partial class OutlierDetector(BalancerOptions options, IClusterDes
             Eject(cluster, destination, tracked, duration, failure);
         }
     }
+
+    private static object PoolLock(ClusterState cluster) => PoolLocks.GetValue(cluster, static _ => new object());
 
     /// <summary>What went wrong with this try, or null if it went well.</summary>
     private static string? Failure(HttpContext context)
@@ -89,7 +106,6 @@ public sealed partial class OutlierDetector(BalancerOptions options, IClusterDes
     private void Eject(ClusterState cluster, DestinationState destination, Tracked tracked, TimeSpan duration, string reason)
     {
         LogEjected(logger, destination.Model.Config.Address, cluster.ClusterId, duration.TotalSeconds, reason);
-        destination.Health.Passive = DestinationHealth.Unhealthy;
         updater.UpdateAvailableDestinations(cluster);
         lock (_ejected)
         {
@@ -144,15 +160,19 @@ public sealed partial class OutlierDetector(BalancerOptions options, IClusterDes
             _ejected.Remove(tracked);
         }
 
-        lock (tracked)
+        lock (PoolLock(cluster))
         {
-            tracked.State.Return(time.GetUtcNow());
-            tracked.Timer?.Dispose();
-            tracked.Timer = null;
+            lock (tracked)
+            {
+                tracked.State.Return(time.GetUtcNow());
+                tracked.Timer?.Dispose();
+                tracked.Timer = null;
+            }
+
+            destination.Health.Passive = DestinationHealth.Unknown;
         }
 
         LogReturned(logger, destination.Model.Config.Address, cluster.ClusterId);
-        destination.Health.Passive = DestinationHealth.Unknown;
         updater.UpdateAvailableDestinations(cluster);
     }
 

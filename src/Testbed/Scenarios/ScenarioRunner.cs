@@ -41,9 +41,12 @@ public sealed class ScenarioRunner(TextWriter? progress = null)
         GC.Collect();
         GC.WaitForPendingFinalizers();
         var startedAt = DateTimeOffset.UtcNow;
-        var ports = (Proxy: LoopbackPort.Next(), Admin: LoopbackPort.Next(), ControlPlane: LoopbackPort.Next());
         await using var backends = new ScenarioBackends(scenario.Backends);
         await backends.StartInitialAsync(cancellationToken).ConfigureAwait(false);
+
+        // Chosen once the backends listen, so that no backend can be handed a port meant for the balancer.
+        var free = LoopbackPort.Next(3);
+        var ports = (Proxy: free[0], Admin: free[1], ControlPlane: free[2]);
         await using var redis = scenario.Redis ? await StartRedisAsync().ConfigureAwait(false) : null;
         var addresses = new Dictionary<string, string>(backends.Addresses(), StringComparer.Ordinal);
         if (redis is not null)

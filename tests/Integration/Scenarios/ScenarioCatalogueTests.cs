@@ -67,6 +67,7 @@ public sealed class ScenarioCatalogueTests(ITestOutputHelper output)
         var exitCode = await testbed.WaitForExitAsync(TimeSpan.FromMinutes(5));
         output.WriteLine(testbed.StandardOutput);
         Assert.True(exitCode is 0 or 1, $"the testbed exited with {exitCode}:\n{testbed.StandardError}");
+        Assert.True(File.Exists(Path.Combine(directory, ScenarioReport.Json)), $"the testbed exited with {exitCode} and wrote no report:\n{testbed.StandardError}");
 
         using var run = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(directory, ScenarioReport.Json)));
         var passed = run.RootElement.GetProperty("passed").GetBoolean();

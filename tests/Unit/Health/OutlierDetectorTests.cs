@@ -139,6 +139,36 @@ public sealed class OutlierDetectorTests
     }
 
     [Fact]
+    public void MaxEjectionPercent_HoldsUnderConcurrentFailures()
+    {
+        // Two backends, at most half ejected: both failing at once on two threads must never eject both.
+        var settings = Options.Default with { OutlierDetection = Options.Default.OutlierDetection with { ConsecutiveFailures = 1, MaxEjectionPercent = 50 } };
+        var bothEjected = 0;
+        for (var round = 0; round < 3000; round++)
+        {
+            var pair = Destinations.Create(2);
+            var cluster = Destinations.Cluster(pair);
+            foreach (var destination in pair)
+            {
+                cluster.Destinations[destination.DestinationId] = destination;
+            }
+
+            var detector = new OutlierDetector(settings, _updater, _clock, NullLogger<OutlierDetector>.Instance);
+            using var start = new Barrier(2);
+            Parallel.For(0, 2, new ParallelOptions { MaxDegreeOfParallelism = 2 }, i =>
+            {
+                start.SignalAndWait();
+                detector.RequestProxied(Answered(503), cluster, pair[i]);
+            });
+
+            bothEjected += pair.All(d => d.Health.Passive == DestinationHealth.Unhealthy) ? 1 : 0;
+            detector.Dispose();
+        }
+
+        Assert.Equal(0, bothEjected);
+    }
+
+    [Fact]
     public void AnEjectionTimerThatFails_IsLogged_AndTheDetectorGoesOn()
     {
         var logger = new FakeLogger<OutlierDetector>();
