@@ -259,6 +259,38 @@ public sealed class ResilienceTests(ITestOutputHelper output)
         Assert.Equal(1, backends[1].RequestCount);
     }
 
+    [Fact]
+    public async Task MaxRequestsPerBackend_UnderContention_EveryQueuedRequestIsServedInTurn_NeverTwoAtOnce()
+    {
+        // One slot, forty requests at once: each freed slot must wake the next one waiting (a lost wake-up would leave a
+        // request asleep until its queue timeout, and a 503), and the backend never sees two at a time.
+        await using var backends = await Backends.StartAsync(1, (_, o) => o with { Behaviors = BehaviorCatalog.From("latency: 20ms") });
+        await using var lb = await TestBalancer.StartAsync(
+            "proxy: { limits: { max-requests-per-backend: 1, queue-timeout: 30s } }\n" + TestBalancer.BackendsYaml(backends.All), output);
+        var most = 0L;
+        using var watch = new CancellationTokenSource();
+        var watcher = Task.Run(async () =>
+        {
+            while (!watch.IsCancellationRequested)
+            {
+                most = Math.Max(most, backends[0].InFlight);
+                await Task.Delay(1);
+            }
+        });
+
+        var statuses = await Task.WhenAll(Enumerable.Range(0, 40).Select(async i =>
+        {
+            using var response = await lb.Client.GetAsync($"/one-at-a-time/{i}");
+            return response.StatusCode;
+        }));
+        await watch.CancelAsync();
+        await watcher;
+
+        Assert.All(statuses, s => Assert.Equal(HttpStatusCode.OK, s));
+        Assert.Equal(40, backends[0].RequestCount);
+        Assert.Equal(1, most);
+    }
+
     private static async Task<JsonElement> BackendAsync(TestBalancer lb, FakeBackend backend)
     {
         using var json = JsonDocument.Parse(await lb.Admin.GetStringAsync("/backends"));
