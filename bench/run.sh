@@ -46,7 +46,7 @@ cat >"$work/lb.yaml" <<YAML
 BalanceHub: { listen: $LB, algorithm: round-robin, access-logs-path: $work/logs }
 admin: { port: $ADMIN }
 proxy: { bind: 127.0.0.1 }
-health-checks: { enabled: true, interval: 1s }
+health-checks: { enabled: true, path: /health, interval: 1s }
 retries: { attempts: 3 }
 outlier-detection: { enabled: true }
 backends: [ { address: "http://127.0.0.1:$BACKEND" } ]

@@ -49,22 +49,34 @@ public static class RawHttp
 
                     using (client)
                     {
-                        var stream = client.GetStream();
-                        var buffer = new byte[8192];
-                        var seen = new StringBuilder();
-                        while (!seen.ToString().Contains("\r\n\r\n", StringComparison.Ordinal))
+                        try
                         {
-                            var read = await stream.ReadAsync(buffer, _stop.Token);
-                            if (read == 0)
+                            var stream = client.GetStream();
+                            var buffer = new byte[8192];
+                            var seen = new StringBuilder();
+                            while (!seen.ToString().Contains("\r\n\r\n", StringComparison.Ordinal))
                             {
-                                break;
+                                var read = await stream.ReadAsync(buffer, _stop.Token);
+                                if (read == 0)
+                                {
+                                    break;
+                                }
+
+                                seen.Append(Encoding.ASCII.GetString(buffer, 0, read));
                             }
 
-                            seen.Append(Encoding.ASCII.GetString(buffer, 0, read));
-                        }
+                            if (seen.Length == 0)
+                            {
+                                continue; // a health check's connect: no request
+                            }
 
-                        _requests.Enqueue(seen.ToString());
-                        await stream.WriteAsync(Encoding.ASCII.GetBytes(response), _stop.Token);
+                            _requests.Enqueue(seen.ToString());
+                            await stream.WriteAsync(Encoding.ASCII.GetBytes(response), _stop.Token);
+                        }
+                        catch (IOException)
+                        {
+                            // The client went away first.
+                        }
                     }
                 }
             });

@@ -62,6 +62,11 @@ internal static class AdminEndpoints
 
             var change = new RegistryChange.Register(body.Address!, body.Pool ?? PoolOptions.DefaultName, body.Weight, body.Paths, body.Clients, BackendSource.Api, MustBeNew: true);
             var result = await registry.ApplyAsync(change, request.HttpContext.RequestAborted).ConfigureAwait(false);
+            if (result.Succeeded)
+            {
+                await health.AnswerAsync(result, request.HttpContext.RequestAborted).ConfigureAwait(false); // the view then shows the first probe
+            }
+
             return result.Succeeded
                 ? Results.Json(View(result.Backend!, state, health), AdminJson.Default.BackendView, statusCode: StatusCodes.Status201Created)
                 : Refused(result);

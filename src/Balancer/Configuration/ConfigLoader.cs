@@ -23,19 +23,25 @@ public static partial class ConfigLoader
     private static readonly Dictionary<string, AllUnhealthyMode> AllUnhealthyModes = new() { ["reject"] = AllUnhealthyMode.Reject, ["panic"] = AllUnhealthyMode.Panic };
     private static readonly Dictionary<string, ProbeKind> ProbeKinds = new() { ["http"] = ProbeKind.Http, ["tcp"] = ProbeKind.Tcp };
 
-    /// <summary>Health checks as they are when nothing is configured: off.</summary>
+    /// <summary>Health checks off: what a pool built by hand (not from config) has.</summary>
     public static readonly HealthCheckOptions NoHealthChecks = new()
     {
         Enabled = false,
-        Kind = ProbeKind.Http,
+        Kind = ProbeKind.Tcp,
         Method = "GET",
         Path = "/health",
         Expect = new StatusRanges([(200, 399)]),
-        Interval = TimeSpan.FromSeconds(10),
-        Timeout = TimeSpan.FromSeconds(2),
+        Interval = TimeSpan.FromSeconds(2),
+        Timeout = TimeSpan.FromSeconds(1),
         Rise = 2,
         Fall = 2,
     };
+
+    /// <summary>
+    /// Health checks when config.yaml says nothing: on, with a probe every backend answers (a TCP connect) every 2 s,
+    /// so a dead backend is out within two probes and a restarted one back within two.
+    /// </summary>
+    public static readonly HealthCheckOptions DefaultHealthChecks = NoHealthChecks with { Enabled = true };
 
     /// <summary>The configuration file to read: <c>--config</c>, else <c>LB_CONFIG</c>, else <c>config.yaml</c>.</summary>
     public static string ConfigPath(string[] args, IReadOnlyDictionary<string, string> environment) =>
@@ -169,7 +175,7 @@ public static partial class ConfigLoader
             admin.Error("bind", $"{(adminOptions.Bind.Equals(IPAddress.IPv6Any) ? "*" : adminOptions.Bind)} is not a loopback address: set admin.token, or anyone who can reach the admin API could change the backends");
         }
 
-        var healthOptions = ReadHealthChecks(root, NoHealthChecks);
+        var healthOptions = ReadHealthChecks(root, DefaultHealthChecks);
         var outliers = root.Section("outlier-detection");
         var outlierOptions = new OutlierDetectionOptions
         {
@@ -256,10 +262,12 @@ public static partial class ConfigLoader
     {
         var present = parent.Path.Length > 0 && parent.Has("health-checks");
         var health = parent.Section("health-checks");
+        // An HTTP probe when anything HTTP about it is configured (here or inherited), a TCP connect otherwise.
+        var http = defaults.Kind == ProbeKind.Http || health.Has("path") || health.Has("method") || health.Has("expect");
         return new HealthCheckOptions
         {
             Enabled = health.Value("enabled", defaults.Enabled || present, ValueParsers.Bool),
-            Kind = health.Value("type", defaults.Kind, ValueParsers.OneOf(ProbeKinds)),
+            Kind = health.Value("type", http ? ProbeKind.Http : ProbeKind.Tcp, ValueParsers.OneOf(ProbeKinds)),
             Method = health.Value("method", defaults.Method, ValueParsers.Method),
             Path = health.Value("path", defaults.Path, ValueParsers.PathPrefix),
             Expect = health.Value("expect", defaults.Expect, ValueParsers.StatusRanges),

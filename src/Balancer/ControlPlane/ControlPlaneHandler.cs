@@ -2,6 +2,7 @@ using System.IO.Pipelines;
 using System.Net;
 using System.Threading.Channels;
 using Balancer.Configuration;
+using Balancer.Health;
 using Balancer.Registry;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
@@ -15,7 +16,7 @@ namespace Balancer.ControlPlane;
 /// error is answered with 0x00 and the connection keeps serving; a framing error (bad magic) is answered and
 /// the connection closed. An idle connection is closed after <c>control-plane.idle-timeout</c>.
 /// </summary>
-internal sealed partial class ControlPlaneHandler(BalancerOptions options, BackendRegistry registry, TimeProvider time, ILogger<ControlPlaneHandler> logger)
+internal sealed partial class ControlPlaneHandler(BalancerOptions options, BackendRegistry registry, ActiveHealthChecker health, TimeProvider time, ILogger<ControlPlaneHandler> logger)
     : ConnectionHandler
 {
     // Changes submitted ahead of their answers, per connection: enough to batch well, bounded memory.
@@ -162,8 +163,9 @@ internal sealed partial class ControlPlaneHandler(BalancerOptions options, Backe
             _ => new RegistryChange.Deregister(address, request.Paths, request.Clients),
         };
         var result = await registry.ApplyAsync(change).ConfigureAwait(false);
-        LogChange(logger, peer, request.Action, result.Succeeded, result.Message);
-        return new ControlResponse(result.Succeeded, result.Message);
+        var message = result.Succeeded ? await health.AnswerAsync(result, CancellationToken.None).ConfigureAwait(false) : result.Message;
+        LogChange(logger, peer, request.Action, result.Succeeded, message);
+        return new ControlResponse(result.Succeeded, message);
     }
 
     [LoggerMessage(EventId = 4001, Level = LogLevel.Warning, Message = "Control-plane connection from {Peer} refused: not in Original-Server.allow")]

@@ -42,6 +42,43 @@ public sealed partial class ActiveHealthChecker : IAsyncDisposable
     public HealthState? StateOf(string pool, string address) => _loops.TryGetValue((pool, address), out var loop) ? loop.State : null;
 
     /// <summary>
+    /// The answer to a change, once a backend it added has had its first probe: a success answer always means stored
+    /// and live; for a new backend in a pool with checks it also says whether the backend takes traffic yet.
+    /// </summary>
+    public async Task<string> AnswerAsync(ChangeResult result, CancellationToken cancellationToken)
+    {
+        if (!result.Created || result.Backend is not { } backend || await FirstProbeAsync(backend.Pool, backend.Address, cancellationToken).ConfigureAwait(false) is not { } state)
+        {
+            return result.Message;
+        }
+
+        return state.Health == BackendHealth.Healthy
+            ? $"{result.Message}; healthy ({state.LastProbe})"
+            : $"{result.Message}; no traffic until a probe passes ({state.LastProbe ?? "no answer yet"})";
+    }
+
+    /// <summary>
+    /// Waits for the first probe of a backend that has just joined (a registration), so that its answer can say whether
+    /// it takes traffic: at most the probe timeout and a little. Null when its pool does not check it.
+    /// </summary>
+    public async Task<HealthState?> FirstProbeAsync(string pool, string address, CancellationToken cancellationToken)
+    {
+        if (!_loops.TryGetValue((pool, address), out var loop))
+        {
+            return null;
+        }
+
+        try
+        {
+            return await loop.FirstProbe.Task.WaitAsync(loop.Check.Timeout + TimeSpan.FromSeconds(1), _time, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            return loop.State;
+        }
+    }
+
+    /// <summary>
     /// Starts probing every backend and waits until each is settled: up, or refused or answered wrongly, or timed
     /// out <c>fall</c> times (a single timeout may be a cold start). So the balancer neither opens its doors before
     /// it knows which backends are up nor waits long for dead ones: at most two probe timeouts and a second.
@@ -106,10 +143,18 @@ public sealed partial class ActiveHealthChecker : IAsyncDisposable
                         break;
                     }
 
-                    if (loop.State.Record(result.Success, result.Outcome, _time.GetUtcNow()))
+                    var changed = loop.State.Record(result.Success, result.Outcome, _time.GetUtcNow());
+                    if (changed)
                     {
                         Apply(pool, address, loop.State);
                     }
+
+                    if (result.Success && _proxy.TryGetCluster(pool, out var cluster) && cluster.Destinations.TryGetValue(address, out var destination))
+                    {
+                        _outliers.Pardon(cluster, destination, recovered: changed && loop.State.Health == BackendHealth.Healthy);
+                    }
+
+                    loop.FirstProbe.TrySetResult(loop.State);
 
                     if (loop.State.Settled || !(result.Success || result.TimedOut))
                     {
@@ -131,6 +176,7 @@ public sealed partial class ActiveHealthChecker : IAsyncDisposable
         finally
         {
             loop.Settled.TrySetResult();
+            loop.FirstProbe.TrySetResult(loop.State);
         }
     }
 
@@ -149,10 +195,6 @@ public sealed partial class ActiveHealthChecker : IAsyncDisposable
         if (_proxy.TryGetCluster(pool, out var cluster) && cluster.Destinations.TryGetValue(address, out var destination))
         {
             _updater.SetActive(cluster, [new NewActiveDestinationHealth(destination, health)]);
-            if (health == DestinationHealth.Healthy)
-            {
-                _outliers.Pardon(cluster, destination);
-            }
         }
     }
 
@@ -191,6 +233,9 @@ public sealed partial class ActiveHealthChecker : IAsyncDisposable
         public CancellationTokenSource Cancellation { get; } = cancellation;
         public HealthState State { get; } = new(check.Rise, check.Fall);
         public TaskCompletionSource Settled { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>The first probe's outcome, whatever it was.</summary>
+        public TaskCompletionSource<HealthState> FirstProbe { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public Task Run { get; set; } = Task.CompletedTask;
 
         public void Stop() => Cancellation.Cancel();

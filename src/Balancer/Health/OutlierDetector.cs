@@ -39,7 +39,7 @@ public sealed partial class OutlierDetector(BalancerOptions options, IClusterDes
             return;
         }
 
-        var failure = Failure(context);
+        var (failure, connection) = Failure(context);
         var tracked = States.GetValue(destination, static _ => new Tracked());
         if (failure is null)
         {
@@ -59,7 +59,7 @@ public sealed partial class OutlierDetector(BalancerOptions options, IClusterDes
         {
             lock (tracked)
             {
-                ejection = tracked.State.RecordFailure(settings, time.GetUtcNow(), MayEject(cluster, settings));
+                ejection = tracked.State.RecordFailure(settings, time.GetUtcNow(), MayEject(cluster, settings), connection);
             }
 
             if (ejection is not null)
@@ -76,23 +76,24 @@ public sealed partial class OutlierDetector(BalancerOptions options, IClusterDes
 
     private static object PoolLock(ClusterState cluster) => PoolLocks.GetValue(cluster, static _ => new object());
 
-    /// <summary>What went wrong with this try, or null if it went well.</summary>
-    private static string? Failure(HttpContext context)
+    /// <summary>What went wrong with this try, or null if it went well; and whether it was the connection that failed.</summary>
+    private static (string? Reason, bool Connection) Failure(HttpContext context)
     {
         if (context.Features.Get<AttemptFeature>()?.TimedOut == true)
         {
-            return "no response headers in time";
+            return ("no response headers in time", false);
         }
 
         var error = context.Features.Get<IForwarderErrorFeature>()?.Error ?? ForwarderError.None;
         return error switch
         {
-            ForwarderError.None when context.Response.StatusCode >= 500 => $"answered {context.Response.StatusCode}",
-            ForwarderError.None => null,
-            ForwarderError.RequestTimedOut => "timed out",
-            ForwarderError.Request or ForwarderError.ResponseHeaders or ForwarderError.ResponseBodyDestination
-                or ForwarderError.RequestBodyDestination or ForwarderError.UpgradeResponseDestination => $"transport error ({error})",
-            _ => null, // the client's doing (aborted, bad body), not the backend's
+            ForwarderError.None when context.Response.StatusCode >= 500 => ($"answered {context.Response.StatusCode}", false),
+            ForwarderError.None => (null, false),
+            ForwarderError.RequestTimedOut => ("timed out", false),
+            ForwarderError.Request => ($"transport error ({error})", true),
+            ForwarderError.ResponseHeaders or ForwarderError.ResponseBodyDestination
+                or ForwarderError.RequestBodyDestination or ForwarderError.UpgradeResponseDestination => ($"transport error ({error})", false),
+            _ => (null, false), // the client's doing (aborted, bad body), not the backend's
         };
     }
 
@@ -124,12 +125,15 @@ public sealed partial class OutlierDetector(BalancerOptions options, IClusterDes
     }
 
     /// <summary>
-    /// Active health checks saw the backend down and then up again (<c>rise</c> probes in a row): an ejection that the
-    /// outage caused ends now rather than when its timer runs out. It comes back on probation like any other return.
+    /// An active probe passed. It ends an ejection now rather than when its timer runs out (as Envoy's
+    /// <c>successful_active_health_check_uneject_host</c>) when it vouches for what caused it: always after
+    /// <paramref name="recovered"/> (the probes saw the backend go down and come back), otherwise only for an ejection that
+    /// connection failures caused, since the probe has just connected. An ejection for 5xx answers or timeouts runs its
+    /// course: a backend that answers its probes can still hang or fail real requests. It comes back on probation.
     /// </summary>
-    public void Pardon(ClusterState cluster, DestinationState destination)
+    public void Pardon(ClusterState cluster, DestinationState destination, bool recovered)
     {
-        if (States.TryGetValue(destination, out var tracked) && tracked.State.Ejected)
+        if (States.TryGetValue(destination, out var tracked) && tracked.State.Ejected && (recovered || tracked.State.EjectedForConnection))
         {
             Return(cluster, destination, tracked);
         }

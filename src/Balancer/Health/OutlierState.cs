@@ -23,10 +23,16 @@ public sealed class OutlierState
     public DateTimeOffset? EjectedUntil { get; private set; }
 
     /// <summary>
+    /// The failure that ejected the backend was a connection that could not be made or was lost: something a passing
+    /// probe (a connect, or a request on a fresh connection) shows to be over.
+    /// </summary>
+    public bool EjectedForConnection { get; private set; }
+
+    /// <summary>
     /// Records a failed request; when that ejects the backend, returns for how long. With <paramref name="mayEject"/>
     /// false (the pool has already lost its allowed share), the streak is kept but nothing happens.
     /// </summary>
-    public TimeSpan? RecordFailure(OutlierDetectionOptions options, DateTimeOffset now, bool mayEject = true)
+    public TimeSpan? RecordFailure(OutlierDetectionOptions options, DateTimeOffset now, bool mayEject = true, bool connection = false)
     {
         if (Ejected)
         {
@@ -43,6 +49,7 @@ public sealed class OutlierState
         _streak = 0;
         _probation = false;
         Ejected = true;
+        EjectedForConnection = connection;
         var duration = TimeSpan.FromTicks(Math.Min(options.BaseEjectionTime.Ticks * Ejections, options.MaxEjectionTime.Ticks));
         EjectedUntil = now + duration;
         return duration;

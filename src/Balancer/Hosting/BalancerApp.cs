@@ -68,6 +68,14 @@ public static partial class BalancerApp
             options.Admin with { Port = running.AdminEndpoint.Port },
             options.ControlPlane with { Port = running.ControlPlaneEndpoint.Port }));
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Balancer");
+
+        // A reload on SIGHUP is not built yet; until it is, the signal must not do its default (end the process).
+        // Registered before the listeners are announced, so no one who waits for that can hang the process up.
+        running.Hangup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
+        {
+            context.Cancel = true;
+            LogHangupIgnored(logger);
+        });
         var registry = app.Services.GetRequiredService<BackendRegistry>();
         LogListening(logger, "Proxy", proxyScheme, running.ProxyEndpoint);
         LogListening(logger, "Admin API", "http", running.AdminEndpoint);
@@ -87,12 +95,6 @@ public static partial class BalancerApp
         });
         lifetime.ApplicationStopped.Register(() => LogStopped(logger));
 
-        // A reload on SIGHUP is not built yet; until it is, the signal must not do its default (end the process).
-        running.Hangup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
-        {
-            context.Cancel = true;
-            LogHangupIgnored(logger);
-        });
         return running;
     }
 

@@ -193,7 +193,7 @@ public sealed partial class BackendRegistry : IAsyncDisposable
             working = after is null ? working.Remove(address) : working.SetItem(after.Address, after);
             touched.Add(address);
             changes.Add((before, after));
-            deferred.Add((pending, new ChangeResult(ChangeOutcome.Applied, message, after)));
+            deferred.Add((pending, new ChangeResult(ChangeOutcome.Applied, message, after, Created: before is null && after is not null)));
         }
 
         if (changes.Count == 0)

@@ -48,7 +48,8 @@ public enum ChangeOutcome
 }
 
 /// <summary>The answer to a change, with the backend as it now is (when it still exists).</summary>
-public sealed record ChangeResult(ChangeOutcome Outcome, string Message, BackendEntry? Backend = null)
+/// <param name="Created">The change added a backend that was not there before.</param>
+public sealed record ChangeResult(ChangeOutcome Outcome, string Message, BackendEntry? Backend = null, bool Created = false)
 {
     public bool Succeeded => Outcome == ChangeOutcome.Applied;
 }

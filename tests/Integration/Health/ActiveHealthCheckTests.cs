@@ -33,7 +33,7 @@ public sealed class ActiveHealthCheckTests(ITestOutputHelper output)
     {
         await using var backends = await Backends.StartAsync(2, (_, o) => o with { Behaviors = BehaviorCatalog.From("unhealthy") });
         await using var lb = await TestBalancer.StartAsync(
-            "health-checks: { enabled: true, interval: 200ms }\n" + TestBalancer.BackendsYaml(backends.All), output);
+            "health-checks: { enabled: true, path: /health, interval: 200ms }\n" + TestBalancer.BackendsYaml(backends.All), output);
 
         await Eventually.TrueAsync(async () => await HealthOf(lb, backends[0].Address) == "unhealthy" && await HealthOf(lb, backends[1].Address) == "unhealthy", "both backends to be marked unhealthy");
         using var response = await lb.Client.GetAsync("/");

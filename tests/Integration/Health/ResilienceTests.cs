@@ -15,7 +15,7 @@ namespace Balancer.Tests.Integration.Health;
 /// <summary>Dead, failing, hanging and recovering backends under a steady stream of requests: what clients see.</summary>
 public sealed class ResilienceTests(ITestOutputHelper output)
 {
-    private const string FastChecks = "health-checks: { enabled: true, interval: 200ms, timeout: 500ms, rise: 2, fall: 2 }\n";
+    private const string FastChecks = "health-checks: { enabled: true, path: /health, interval: 200ms, timeout: 500ms, rise: 2, fall: 2 }\n";
 
     [Fact]
     public async Task KillOneOfThree_NoFailedGet_ItGetsNothingOnceDetected_ThenComesBackAndRampsUp()
@@ -37,10 +37,14 @@ public sealed class ResilienceTests(ITestOutputHelper output)
         await Eventually.TrueAsync(() => stream.Outcomes.Count(o => o.Started > readmitted.AddSeconds(3.5)) > 300, "requests after the ramp");
         var outcomes = await stream.StopAsync();
 
-        Assert.All(outcomes, o => Assert.Equal(200, o.Status));
-        // Once detected, no try went to the dead backend: every request after that was answered at the first try.
         await lb.Running.StopAsync();
-        var afterDetection = (await File.ReadAllLinesAsync(Path.Combine(lb.Directory, "logs", AccessLog.FileName)))
+        var accessLog = await File.ReadAllLinesAsync(Path.Combine(lb.Directory, "logs", AccessLog.FileName));
+        Assert.True(
+            outcomes.All(o => o.Status == 200),
+            "failed requests: " + string.Join("; ", outcomes.Where(o => o.Status != 200).Select(o => $"{o.Status} {o.Server} at {o.Started:HH:mm:ss.fff}"))
+                + "\n" + string.Join("\n", accessLog.Where(l => !l.Contains("\" 200 ", StringComparison.Ordinal))));
+        // Once detected, no try went to the dead backend: every request after that was answered at the first try.
+        var afterDetection = accessLog
             .Select(ParseLogTime).Where(l => l.Time > detected.AddSeconds(1) && l.Time < readmitted).ToList();
         Assert.NotEmpty(afterDetection);
         Assert.All(afterDetection, l => Assert.Equal(0, l.Retries));
@@ -56,6 +60,40 @@ public sealed class ResilienceTests(ITestOutputHelper output)
         output.WriteLine($"b2 share: first second after re-admission {early:P1}, after the ramp {late:P1}");
         Assert.True(late > 0.2, $"after the ramp b2 took {late:P1} of requests");
         Assert.True(early < late * 0.8, $"no ramp: {early:P1} at first against {late:P1} later");
+    }
+
+    [Fact]
+    public async Task WithOnlyBalanceHubsSections_KillOneOfThreeAndRestartIt_NoClientErrors_BackWithinTenSeconds()
+    {
+        // BalanceHub's own config: no health-checks section. The defaults must find the dead backend and the restarted one.
+        await using var lb = await TestBalancer.StartAsync("""
+            Original-Server: { allow: [127.0.0.0/8] }
+            BalanceHub: { algorithm: round-robin, access-logs-path: ./logs }
+            """, output);
+        await using var backends = await Backends.StartAsync(3, (_, o) => o with { Register = lb.ControlPlane });
+        await using var stream = SteadyLoad.Start(lb.Client);
+        await stream.MoreAsync(200);
+
+        await backends[1].KillAsync();
+        var killed = DateTime.UtcNow;
+        await Eventually.TrueAsync(async () => await HealthAsync(lb, backends[1]) == "unhealthy", "the killed backend to be found dead");
+        var detected = DateTime.UtcNow;
+        await stream.MoreAsync(1000);
+        await backends[1].RestartAsync();
+        var restarted = DateTime.UtcNow;
+        var before = backends[1].RequestCount;
+        await Eventually.TrueAsync(() => backends[1].RequestCount > before, "traffic to the restarted backend", TimeSpan.FromSeconds(10));
+        var back = DateTime.UtcNow;
+        await stream.MoreAsync(200);
+        var outcomes = await stream.StopAsync();
+
+        output.WriteLine($"found dead {(detected - killed).TotalSeconds:0.0}s after the kill; traffic {(back - restarted).TotalSeconds:0.0}s after the restart");
+        Assert.True(outcomes.All(o => o.Status == 200), "failed: " + string.Join("; ", outcomes.Where(o => o.Status != 200).Select(o => $"{o.Status} {o.Server}")));
+        await lb.Running.StopAsync();
+        var whileDead = (await File.ReadAllLinesAsync(Path.Combine(lb.Directory, "logs", AccessLog.FileName)))
+            .Select(l => (Line: l, Time: ParseLogTime(l).Time)).Where(l => l.Time > detected.AddSeconds(0.1) && l.Time < restarted).ToList();
+        Assert.NotEmpty(whileDead);
+        Assert.All(whileDead, l => Assert.Equal(0, ParseLogTime(l.Line).Retries)); // no try went to it once it was found dead
     }
 
     [Fact]

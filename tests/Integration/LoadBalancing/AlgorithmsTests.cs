@@ -137,7 +137,7 @@ public sealed class AlgorithmsTests(ITestOutputHelper output)
     public async Task AllUnhealthy_Reject_Answers503_Panic_UsesThemAll()
     {
         await using var backends = await Backends.StartAsync(2, (_, o) => o with { Behaviors = BehaviorCatalog.From("unhealthy") });
-        const string Health = "health-checks: { enabled: true, interval: 200ms }\n";
+        const string Health = "health-checks: { enabled: true, path: /health, interval: 200ms }\n";
         await using var reject = await TestBalancer.StartAsync(Health + "load-balancing: { when-all-unhealthy: reject }\n" + TestBalancer.BackendsYaml(backends.All), output);
         await using var panic = await TestBalancer.StartAsync(Health + "load-balancing: { when-all-unhealthy: panic }\n" + TestBalancer.BackendsYaml(backends.All), output);
 
@@ -155,7 +155,7 @@ public sealed class AlgorithmsTests(ITestOutputHelper output)
         // Two of four unhealthy: 50% healthy. A threshold of 60% panics; the healthy half alone is not enough.
         await using var backends = await Backends.StartAsync(4, (i, o) => i < 2 ? o with { Behaviors = BehaviorCatalog.From("unhealthy") } : o);
         await using var lb = await TestBalancer.StartAsync(
-            "health-checks: { enabled: true, interval: 200ms }\nload-balancing: { when-all-unhealthy: panic, panic-threshold: 60 }\nBalanceHub: { algorithm: round-robin }\n" + TestBalancer.BackendsYaml(backends.All), output);
+            "health-checks: { enabled: true, path: /health, interval: 200ms }\nload-balancing: { when-all-unhealthy: panic, panic-threshold: 60 }\nBalanceHub: { algorithm: round-robin }\n" + TestBalancer.BackendsYaml(backends.All), output);
         await Eventually.TrueAsync(async () => (await HealthAsync(lb)).Count(h => h == "unhealthy") == 2, "two backends to be marked unhealthy");
 
         var servers = new HashSet<string>();

@@ -157,7 +157,8 @@ public sealed class ProxyTests(ITestOutputHelper output)
     [Fact]
     public async Task BackendRefusesConnections_Answers502()
     {
-        await using var lb = await TestBalancer.StartAsync($"backends: [ {{ address: \"http://127.0.0.1:{LoopbackPort.Next()}\" }} ]", output);
+        // Without active checks: they would take the dead backend out before the first request (503, not 502).
+        await using var lb = await TestBalancer.StartAsync($"health-checks: {{ enabled: false }}\nbackends: [ {{ address: \"http://127.0.0.1:{LoopbackPort.Next()}\" }} ]", output);
 
         using var response = await lb.Client.GetAsync("/");
 

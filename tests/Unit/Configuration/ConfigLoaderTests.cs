@@ -41,7 +41,7 @@ public sealed class ConfigLoaderTests : IDisposable
         Assert.Equal(5000, o.Proxy.Port);
         Assert.Equal(3, o.Pools.Single().Backends.Count);
         Assert.True(o.HealthChecks.Enabled);
-        Assert.Equal((TimeSpan.FromSeconds(5), 2, 2), (o.HealthChecks.Interval, o.HealthChecks.Rise, o.HealthChecks.Fall));
+        Assert.Equal((TimeSpan.FromSeconds(2), 2, 2), (o.HealthChecks.Interval, o.HealthChecks.Rise, o.HealthChecks.Fall));
         Assert.True(o.OutlierDetection.Enabled);
         Assert.Equal(3, o.Retries.Attempts);
     }
@@ -260,8 +260,12 @@ public sealed class ConfigLoaderTests : IDisposable
     {
         var o = Load("").Options!;
 
-        Assert.False(o.HealthChecks.Enabled);
-        Assert.Equal((ProbeKind.Http, "GET", "/health", 2, 2), (o.HealthChecks.Kind, o.HealthChecks.Method, o.HealthChecks.Path, o.HealthChecks.Rise, o.HealthChecks.Fall));
+        Assert.True(o.HealthChecks.Enabled); // on, with a probe any backend answers
+        Assert.Equal((ProbeKind.Tcp, 2, 2), (o.HealthChecks.Kind, o.HealthChecks.Rise, o.HealthChecks.Fall));
+        Assert.Equal((TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(1)), (o.HealthChecks.Interval, o.HealthChecks.Timeout));
+        Assert.Equal((ProbeKind.Http, "/health"), (Load("health-checks: { path: /health }").Options!.HealthChecks.Kind, Load("health-checks: { method: HEAD }").Options!.HealthChecks.Path));
+        Assert.Equal(ProbeKind.Http, Load("health-checks: { expect: 200 }").Options!.HealthChecks.Kind);
+        Assert.Equal(ProbeKind.Tcp, Load("health-checks: { path: /up, type: tcp }").Options!.HealthChecks.Kind);
         Assert.True(o.HealthChecks.Expect.Contains(200) && o.HealthChecks.Expect.Contains(399) && !o.HealthChecks.Expect.Contains(404));
         Assert.True(o.OutlierDetection.Enabled);
         Assert.Equal(5, o.OutlierDetection.ConsecutiveFailures);

@@ -93,17 +93,36 @@ public sealed class OutlierDetectorTests
     }
 
     [Fact]
-    public void Pardon_EndsAnEjectionAtOnce()
+    public void Pardon_AfterTheProbesSawARecovery_EndsAnyEjectionAtOnce()
     {
         var detector = Detector(Options.Default);
         Fail(detector, _all[0], times: 5);
 
-        detector.Pardon(_cluster, _all[0]);
+        detector.Pardon(_cluster, _all[0], recovered: true);
 
         Assert.Equal(DestinationHealth.Unknown, _all[0].Health.Passive);
         Assert.False(OutlierDetector.StateOf(_all[0])!.Ejected);
         _clock.Advance(TimeSpan.FromMinutes(1)); // the old timer is gone: nothing fires twice
         Assert.Equal(2, _updater.Updates);
+    }
+
+    [Fact]
+    public void Pardon_ByAPassingProbe_EndsAnEjectionForConnectionFailures_NotOneFor5xx()
+    {
+        var detector = Detector(Options.Default);
+        Fail(detector, _all[0], times: 5); // 503s: a probe that passes cannot vouch for those
+        for (var i = 0; i < 5; i++)
+        {
+            var refused = new DefaultHttpContext();
+            refused.Features.Set<IForwarderErrorFeature>(new ProxyErrorFeature(ForwarderError.Request, new HttpRequestException(HttpRequestError.ConnectionError, "refused")));
+            detector.RequestProxied(refused, _cluster, _all[1]);
+        }
+
+        detector.Pardon(_cluster, _all[0], recovered: false);
+        detector.Pardon(_cluster, _all[1], recovered: false);
+
+        Assert.Equal(DestinationHealth.Unhealthy, _all[0].Health.Passive);
+        Assert.Equal(DestinationHealth.Unknown, _all[1].Health.Passive);
     }
 
     [Fact]
