@@ -38,8 +38,11 @@ internal sealed partial class RetryStep(BalancerOptions options, TimeProvider ti
         var client = context.RequestAborted;
         var candidates = proxy.AvailableDestinations;
         List<DestinationState>? tried = null;
+        var granted = false; // this try is a retry the budget granted: give it back when the try is over
         for (attempt.Number = 1; ; attempt.Number++)
         {
+            var retrying = granted;
+            granted = false;
             var more = attempt.Number < retries.Attempts && resendable && candidates.Count - (tried?.Count ?? 0) > 1;
             attempt.StatusRetryAllowed = more && idempotent;
             attempt.Candidates = proxy.AvailableDestinations;
@@ -55,15 +58,24 @@ internal sealed partial class RetryStep(BalancerOptions options, TimeProvider ti
             {
                 context.RequestAborted = client;
                 attempt.EndTry();
+                if (retrying)
+                {
+                    budget.Done();
+                }
             }
 
+            var heldBack = attempt.HeldBackStatus is not null; // the response transform was granted a retry for it
             if (client.IsCancellationRequested || context.Response.HasStarted)
             {
+                if (heldBack)
+                {
+                    budget.Done();
+                }
+
                 return;
             }
 
-            var retry = attempt.HeldBackStatus is not null
-                || (more && Retryable(context, attempt, idempotent) && budget.TryTake());
+            var retry = heldBack || (more && Retryable(context, attempt, idempotent) && budget.TryTake());
             if (!retry)
             {
                 if (attempt.TimedOut)
@@ -76,6 +88,7 @@ internal sealed partial class RetryStep(BalancerOptions options, TimeProvider ti
                 return;
             }
 
+            granted = true;
             var failed = proxy.ProxiedDestination;
             (tried ??= []).Add(failed!);
             LogRetry(logger, context.Request.Method, context.Request.Path.Value ?? "/", failed?.Model.Config.Address ?? "?", Why(context, attempt), attempt.Number + 1);

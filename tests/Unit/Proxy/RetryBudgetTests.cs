@@ -21,7 +21,28 @@ public sealed class RetryBudgetTests
             }
         }
 
-        Assert.InRange(retries, requests * percent / 100, (requests * percent / 100) + RetryBudget.Burst);
+        Assert.InRange(retries, requests * percent / 100, (requests * percent / 100) + RetryBudget.Burst + RetryBudget.MinConcurrency);
+    }
+
+    [Fact]
+    public void TryTake_AFewRetriesInFlight_AreAllowedWhateverTheBudget()
+    {
+        var budget = new RetryBudget(20);
+        while (budget.TryTake())
+        {
+        }
+
+        for (var i = 0; i < RetryBudget.MinConcurrency + RetryBudget.Burst; i++)
+        {
+            budget.Done(); // every retry granted so far is over
+        }
+
+        Assert.True(budget.TryTake()); // the budget is spent, but no retry is in flight
+        Assert.True(budget.TryTake());
+        Assert.True(budget.TryTake());
+        Assert.False(budget.TryTake()); // a fourth at once needs budget
+        budget.Done();
+        Assert.True(budget.TryTake());
     }
 
     [Fact]
@@ -44,6 +65,6 @@ public sealed class RetryBudgetTests
             burst++;
         }
 
-        Assert.Equal(RetryBudget.Burst, burst);
+        Assert.Equal(RetryBudget.Burst + RetryBudget.MinConcurrency, burst);
     }
 }
