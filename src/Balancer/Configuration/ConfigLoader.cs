@@ -71,8 +71,13 @@ public static partial class ConfigLoader
             return new ConfigLoadResult(null, [.. commandLine.Errors, $"{path}: file not found"]);
         }
 
+        if (YamlConfigProvider.ReadFile(fullPath, path, out var tooLarge) is not { } text)
+        {
+            return new ConfigLoadResult(null, [.. commandLine.Errors, tooLarge]);
+        }
+
         var syntaxErrors = new List<string>();
-        var yaml = YamlConfigProvider.Parse(File.ReadAllText(fullPath), Path.GetFileName(fullPath), syntaxErrors);
+        var yaml = YamlConfigProvider.Parse(text, Path.GetFileName(fullPath), syntaxErrors);
         if (syntaxErrors.Count > 0)
         {
             return new ConfigLoadResult(null, [.. commandLine.Errors, .. syntaxErrors]);

@@ -78,6 +78,23 @@ internal sealed class YamlConfigProvider : ConfigurationProvider, IConfigOrigins
     /// <summary>How deep mappings and lists may nest: far more than any configuration needs.</summary>
     public const int MaxDepth = 64;
 
+    /// <summary>How large a YAML file may be: far more than any configuration or scenario needs.</summary>
+    public const long MaxFileBytes = 4 * 1024 * 1024;
+
+    /// <summary>The text of a YAML file, or null (with the reason in <paramref name="error"/>) when it is too large to be one of ours.</summary>
+    public static string? ReadFile(string fullPath, string shownAs, out string error)
+    {
+        error = "";
+        var length = new FileInfo(fullPath).Length;
+        if (length > MaxFileBytes)
+        {
+            error = $"{shownAs}: {length} bytes is more than a configuration can need (at most {MaxFileBytes / (1024 * 1024)}MB); is this the right file?";
+            return null;
+        }
+
+        return File.ReadAllText(fullPath);
+    }
+
     private static string? Refusal(string yaml, string fileName)
     {
         var parser = new Parser(new StringReader(yaml));

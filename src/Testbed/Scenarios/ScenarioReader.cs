@@ -29,7 +29,7 @@ public static partial class ScenarioReader
             return (null, [$"{path}: file not found"]);
         }
 
-        return Read(File.ReadAllText(fullPath), fullPath);
+        return YamlConfigProvider.ReadFile(fullPath, path, out var tooLarge) is { } text ? Read(text, fullPath) : (null, [tooLarge]);
     }
 
     public static (Scenario? Scenario, IReadOnlyList<string> Errors) Read(string yaml, string path)
@@ -107,7 +107,13 @@ public static partial class ScenarioReader
                 return ("", 0);
             }
 
-            return (File.ReadAllText(full), 0);
+            if (YamlConfigProvider.ReadFile(full, file, out var tooLarge) is not { } text)
+            {
+                balancer.Error("file", tooLarge);
+                return ("", 0);
+            }
+
+            return (text, 0);
         }
 
         var lines = yaml.Split('\n');

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
+using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using Balancer.Observability;
@@ -94,6 +95,56 @@ public sealed class ResilienceTests(ITestOutputHelper output)
             .Select(l => (Line: l, Time: ParseLogTime(l).Time)).Where(l => l.Time > detected.AddSeconds(0.1) && l.Time < restarted).ToList();
         Assert.NotEmpty(whileDead);
         Assert.All(whileDead, l => Assert.Equal(0, ParseLogTime(l.Line).Retries)); // no try went to it once it was found dead
+    }
+
+    [Fact]
+    public async Task ABackendThatDiesAfterItsResponseHeaders_BeforeAnyBodyReachedTheClient_IsRetriedElsewhere()
+    {
+        // What a killed backend does to the requests it is answering: headers out, then a reset. Nothing has reached the
+        // client yet, so an idempotent request can still go elsewhere (this was a rare 502 in the kill-one-of-three test).
+        using var dying = new TcpListener(IPAddress.Loopback, 0);
+        dying.Start();
+        var answered = 0;
+        using var stop = new CancellationTokenSource();
+        var server = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                using var client = await dying.AcceptTcpClientAsync(stop.Token);
+                var stream = client.GetStream();
+                var head = new StringBuilder();
+                var buffer = new byte[4096];
+                int read;
+                while (!head.ToString().Contains("\r\n\r\n", StringComparison.Ordinal) && (read = await stream.ReadAsync(buffer, stop.Token)) > 0)
+                {
+                    head.Append(Encoding.ASCII.GetString(buffer, 0, read));
+                }
+
+                if (head.Length == 0)
+                {
+                    continue; // a health check's connect
+                }
+
+                Interlocked.Increment(ref answered);
+                await stream.WriteAsync("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"u8.ToArray(), stop.Token);
+                await stream.FlushAsync(stop.Token);
+                client.Client.LingerState = new System.Net.Sockets.LingerOption(true, 0); // close with a reset
+            }
+        });
+        await using var backends = await Backends.StartAsync(1);
+        await using var lb = await TestBalancer.StartAsync(
+            $"BalanceHub: {{ algorithm: round-robin }}\nbackends: [ {{ address: \"http://127.0.0.1:{((IPEndPoint)dying.LocalEndpoint).Port}\" }}, {{ address: \"{backends[0].Address}\" }} ]", output);
+
+        var statuses = new List<HttpStatusCode>();
+        for (var i = 0; i < 6; i++)
+        {
+            using var response = await lb.Client.GetAsync($"/answer/{i}");
+            statuses.Add(response.StatusCode);
+        }
+
+        await stop.CancelAsync();
+        Assert.True(answered > 0, "the dying backend was never picked");
+        Assert.All(statuses, s => Assert.Equal(HttpStatusCode.OK, s));
     }
 
     [Fact]

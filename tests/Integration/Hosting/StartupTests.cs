@@ -125,6 +125,18 @@ public sealed class StartupTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public async Task AConfigFileOfMegabytes_IsRefusedBeforeItIsRead()
+    {
+        await File.WriteAllTextAsync(Path.Combine(_directory, "config.yaml"), "# " + new string('x', 5 * 1024 * 1024) + "\n");
+
+        var (code, _, error) = await RunAsync(FreePorts);
+
+        Assert.Equal(2, code);
+        Assert.Contains("is more than a configuration can need (at most 4MB)", error, StringComparison.Ordinal);
+        AssertNoStackTrace(error);
+    }
+
+    [Fact]
     public async Task Version_PrintsTheVersion_AndExitsZero()
     {
         var (code, standardOutput, _) = await RunAsync("--version");
