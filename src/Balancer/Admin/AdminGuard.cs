@@ -12,8 +12,8 @@ namespace Balancer.Admin;
 /// and with a wildcard bind this host's addresses), and the names in <c>admin.hosts</c>.</item>
 /// <item>Cross-site requests: a form or a no-CORS fetch can POST from any page. A body must be declared
 /// <c>application/json</c> (which no form can send, and no fetch can without a CORS preflight the API never grants), and
-/// a change (any method but GET, HEAD, OPTIONS) whose <c>Origin</c> or <c>Sec-Fetch-Site</c> says it comes from another
-/// site is refused, body or not.</item>
+/// a change (any method but GET, HEAD, OPTIONS) whose <c>Sec-Fetch-Site</c> is not same-origin, or whose <c>Origin</c> is
+/// not exactly where the request went (scheme, host and port), is refused, body or not.</item>
 /// </list>
 /// </summary>
 internal sealed class AdminGuard
@@ -67,7 +67,7 @@ internal sealed class AdminGuard
         return _names.Contains(host.TrimEnd('.'));
     }
 
-    private string? FromAnotherSite(HttpRequest request)
+    private static string? FromAnotherSite(HttpRequest request)
     {
         var site = request.Headers["Sec-Fetch-Site"].ToString();
         if (site.Length > 0 && !site.Equals("same-origin", StringComparison.OrdinalIgnoreCase) && !site.Equals("none", StringComparison.OrdinalIgnoreCase))
@@ -75,14 +75,21 @@ internal sealed class AdminGuard
             return $"Sec-Fetch-Site: {site}";
         }
 
+        // Same origin: the page's scheme, host and port are those this request was sent to (another port on localhost is
+        // another site, as far as this API is concerned).
         var origin = request.Headers.Origin.ToString();
-        if (origin.Length > 0 && !(Uri.TryCreate(origin, UriKind.Absolute, out var uri) && Names(uri.Host)))
+        if (origin.Length > 0 && !(Uri.TryCreate(origin, UriKind.Absolute, out var uri) && SameOrigin(uri, request)))
         {
             return $"Origin: {origin}";
         }
 
         return null;
     }
+
+    private static bool SameOrigin(Uri origin, HttpRequest request) =>
+        origin.Scheme.Equals(request.Scheme, StringComparison.OrdinalIgnoreCase)
+        && origin.Host.Trim('[', ']').Equals(request.Host.Host.Trim('[', ']'), StringComparison.OrdinalIgnoreCase)
+        && origin.Port == (request.Host.Port ?? (request.IsHttps ? 443 : 80));
 
     private static bool IsJson(string? contentType) =>
         MediaTypeHeaderValue.TryParse(contentType, out var media) && media.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase);

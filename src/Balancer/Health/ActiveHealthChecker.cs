@@ -167,7 +167,8 @@ public sealed partial class ActiveHealthChecker : IAsyncDisposable
                     LogProbeLoopFailed(_logger, address, pool, e);
                 }
 
-                await Task.Delay(loop.Check.Interval, _time, token).ConfigureAwait(false);
+                // ±10%, so that backends that appeared together (all of them, at start-up) are not probed in step forever.
+                await Task.Delay(loop.Check.Interval * (0.9 + (0.2 * Random.Shared.NextDouble())), _time, token).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (token.IsCancellationRequested)

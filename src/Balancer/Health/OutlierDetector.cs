@@ -84,14 +84,15 @@ public sealed partial class OutlierDetector(BalancerOptions options, IClusterDes
             return ("no response headers in time", false);
         }
 
-        var error = context.Features.Get<IForwarderErrorFeature>()?.Error ?? ForwarderError.None;
+        var feature = context.Features.Get<IForwarderErrorFeature>();
+        var error = feature?.Error ?? ForwarderError.None;
         return error switch
         {
             ForwarderError.None when context.Response.StatusCode >= 500 => ($"answered {context.Response.StatusCode}", false),
             ForwarderError.None => (null, false),
             ForwarderError.RequestTimedOut => ("timed out", false),
-            ForwarderError.Request => ($"transport error ({error})", true),
-            ForwarderError.ResponseHeaders or ForwarderError.ResponseBodyDestination
+            ForwarderError.Request when ForwarderFailures.IsConnectFailure(feature) => ("could not connect", true),
+            ForwarderError.Request or ForwarderError.ResponseHeaders or ForwarderError.ResponseBodyDestination
                 or ForwarderError.RequestBodyDestination or ForwarderError.UpgradeResponseDestination => ($"transport error ({error})", false),
             _ => (null, false), // the client's doing (aborted, bad body), not the backend's
         };

@@ -11,7 +11,7 @@ namespace Balancer.Networking;
 /// that is this host's own (<c>localhost</c>, the machine name); any other name is caught at request time instead,
 /// by the hop header (<see cref="Proxy.LoopGuard"/>).
 /// </summary>
-public sealed class OwnListeners
+internal sealed class OwnListeners
 {
     private readonly HashSet<IPAddress> _hostAddresses;
     private readonly HashSet<string> _hostNames;

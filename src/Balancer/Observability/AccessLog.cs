@@ -129,7 +129,7 @@ internal sealed partial class AccessLog : IHostedLifecycleService
                         LogResumed(_logger, path);
                     }
                 }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                catch (Exception e) when (e is not OutOfMemoryException)
                 {
                     Interlocked.Add(ref _dropped, pending);
                     if (!failing)
@@ -176,14 +176,15 @@ internal sealed partial class AccessLog : IHostedLifecycleService
         {
             await writer.DisposeAsync().ConfigureAwait(false);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
             try
             {
                 writer.BaseStream.Dispose();
             }
-            catch (IOException)
+            catch (Exception again) when (again is not OutOfMemoryException)
             {
+                // Thrown away: it already failed.
             }
         }
 

@@ -1,6 +1,5 @@
 using System.Net.Http.Headers;
 using Balancer.Configuration;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Primitives;
 using Microsoft.Net.Http.Headers;
 using Yarp.ReverseProxy.Transforms;
@@ -23,8 +22,9 @@ internal sealed class ProxyTransforms(BalancerOptions options, LoopGuard loopGua
     {
         // YARP's own X-Forwarded-* transforms either always trust or never trust; ours decide per peer.
         context.UseDefaultForwarders = false;
-        context.RequestTransforms.Add(new ForwardedHeadersTransform(options.Proxy.TrustedProxies));
+        // First what the client named as hop-by-hop, then what we add: a client cannot have our own headers removed.
         context.RequestTransforms.Add(new ConnectionListedRequestHeadersTransform());
+        context.RequestTransforms.Add(new ForwardedHeadersTransform(options.Proxy.TrustedProxies));
         context.RequestTransforms.Add(new ViaTransform(loopGuard));
         context.RequestTransforms.Add(new RawTargetTransform());
         context.ResponseTransforms.Add(new ConnectionListedResponseHeadersTransform());
@@ -111,36 +111,6 @@ internal sealed class ConnectionListedRequestHeadersTransform : RequestTransform
                     TakeHeader(context, token);
                 }
             }
-        }
-
-        return ValueTask.CompletedTask;
-    }
-}
-
-/// <summary>Appends our entry to the request's <c>Via</c> header: the hop header loops are detected by.</summary>
-internal sealed class ViaTransform(LoopGuard loopGuard) : RequestTransform
-{
-    public override ValueTask ApplyAsync(RequestTransformContext context)
-    {
-        var ours = loopGuard.EntryFor(context.HttpContext.Request.Protocol);
-        var existing = TakeHeader(context, HeaderNames.Via);
-        AddHeader(context, HeaderNames.Via, existing.Count == 0 ? ours : $"{string.Join(", ", existing.ToArray())}, {ours}");
-        return ValueTask.CompletedTask;
-    }
-}
-
-/// <summary>Sends the request target with the client's own escapes, where YARP would encode them again (see <see cref="RequestTarget"/>).</summary>
-internal sealed class RawTargetTransform : RequestTransform
-{
-    private static readonly UriCreationOptions AsSent = new() { DangerousDisablePathAndQueryCanonicalization = true };
-
-    public override ValueTask ApplyAsync(RequestTransformContext context)
-    {
-        var target = context.HttpContext.Features.Get<IHttpRequestFeature>()?.RawTarget;
-        if (target is not null && RequestTarget.NeedsRawForwarding(target))
-        {
-            // Ambiguous targets were refused before routing; this one means the same to every reader.
-            context.ProxyRequest.RequestUri = new Uri(string.Concat(context.DestinationPrefix.AsSpan().TrimEnd('/'), target), in AsSent);
         }
 
         return ValueTask.CompletedTask;

@@ -23,12 +23,12 @@ internal sealed partial class RequestGuardMiddleware(RequestDelegate next, LoopG
         }
 
         var target = context.Features.Get<IHttpRequestFeature>()?.RawTarget;
-        if (target is not null && RequestTarget.IsAmbiguous(target))
+        if ((target is not null && RequestTarget.IsAmbiguous(target)) || RequestTarget.HasDotSegments(context.Request.Path.Value))
         {
             return RefuseAsync(
                 context,
                 StatusCodes.Status400BadRequest,
-                "400 ambiguous path: its dot segments depend on whether %2F, %5C or \\ separate segments; send it decoded or without . and .. segments\n");
+                "400 ambiguous path: . or .. segments beside escapes or backslashes mean different things to different servers; send the path without them\n");
         }
 
         return next(context);

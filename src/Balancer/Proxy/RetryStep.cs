@@ -112,10 +112,13 @@ internal sealed partial class RetryStep(BalancerOptions options, TimeProvider ti
         }
 
         var error = context.Features.Get<IForwarderErrorFeature>();
+        if (ForwarderFailures.IsConnectFailure(error))
+        {
+            return true; // a refused or unreachable backend never saw the request: safe to send anywhere, whatever the method
+        }
+
         return error?.Error switch
         {
-            // A refused or unreachable backend never saw the request: safe to send anywhere, whatever the method.
-            ForwarderError.Request when error.Exception is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError } => true,
             ForwarderError.Request or ForwarderError.RequestTimedOut or ForwarderError.ResponseHeaders => idempotent,
             // The backend sent headers and then failed before a byte of body: nothing has reached the client (the
             // caller checked), so the request can still go elsewhere. A killed backend does this to what it is answering.

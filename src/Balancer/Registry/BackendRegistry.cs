@@ -31,7 +31,7 @@ public sealed partial class BackendRegistry : IAsyncDisposable
     private long _lastOrder;
     private long _lastVersion = 1;
 
-    public BackendRegistry(BalancerOptions options, SqliteRegistrationStore store, IRoutingPublisher publisher, ILogger<BackendRegistry> logger, TimeProvider? time = null, OwnListeners? own = null)
+    internal BackendRegistry(BalancerOptions options, SqliteRegistrationStore store, IRoutingPublisher publisher, ILogger<BackendRegistry> logger, TimeProvider? time = null, OwnListeners? own = null)
     {
         _own = own;
         _time = time ?? TimeProvider.System;

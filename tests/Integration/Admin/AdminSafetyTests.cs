@@ -69,6 +69,7 @@ public sealed class AdminSafetyTests(ITestOutputHelper output)
     [Theory]
     [InlineData("Origin", "http://evil.example")]
     [InlineData("Origin", "null")]
+    [InlineData("Origin", "http://127.0.0.1:1234")] // another port on the same host is another site
     [InlineData("Sec-Fetch-Site", "cross-site")]
     [InlineData("Sec-Fetch-Site", "same-site")]
     public async Task AChangeFromAnotherSite_IsRefused_EvenWithoutABody(string header, string value)

@@ -28,7 +28,7 @@ public sealed class StartupTests(ITestOutputHelper output) : IDisposable
             await first.WaitForListenerAsync("Proxy");
         }
 
-        Execute(Path.Combine(_directory, "data", "balancer.db"), "INSERT INTO backends VALUES ('http://10.0.0.1:81', 'default', 1, 'Martian', 7, 'x', 'x', NULL)");
+        SqliteFile.Execute(Path.Combine(_directory, "data", "balancer.db"), "INSERT INTO backends VALUES ('http://10.0.0.1:81', 'default', 1, 'Martian', 7, 'x', 'x', NULL)");
 
         var (code, _, error) = await RunAsync(FreePorts);
 
@@ -175,14 +175,5 @@ public sealed class StartupTests(ITestOutputHelper output) : IDisposable
     {
         Assert.DoesNotContain("Unhandled exception", text, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", text, StringComparison.Ordinal);
-    }
-
-    private static void Execute(string database, string sql)
-    {
-        using var connection = new SqliteConnection($"Data Source={database};Pooling=False");
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        command.ExecuteNonQuery();
     }
 }

@@ -11,6 +11,7 @@ public sealed class RequestFidelityTests(ITestOutputHelper output)
     [InlineData("/files/a%2fb?q=a%2Fb&x=%20", "/files/a%2fb?q=a%2Fb&x=%20")]
     [InlineData("/caf%C3%A9/%7Euser", "/caf%C3%A9/%7Euser")]
     [InlineData("/plain/path?x=1", "/plain/path?x=1")]
+    [InlineData("http://x/files/a%2Fb?q=%20", "/files/a%2Fb?q=%20")]
     public async Task TheRequestTarget_KeepsTheClientsEncoding(string sent, string expected)
     {
         await using var backend = new RawHttp.Server("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
@@ -23,6 +24,8 @@ public sealed class RequestFidelityTests(ITestOutputHelper output)
     }
 
     [Theory]
+    [InlineData("http://x/public/..%2Fadmin/x")] // the absolute form a client may send a proxy
+    [InlineData("http://x/public/%2e%2e/admin/x")]
     [InlineData("/public/..%2Fadmin")]
     [InlineData("/public/%2E%2E%2fadmin")]
     [InlineData("/public/.%2e/admin")]
@@ -44,8 +47,12 @@ public sealed class RequestFidelityTests(ITestOutputHelper output)
     [InlineData("close, X-Secret")]
     [InlineData("X-Secret, keep-alive")]
     [InlineData("keep-alive,X-Secret")]
+    [InlineData("keep-alive\r\nConnection: X-Secret")] // two lines: one list (RFC 9110 5.3)
+    [InlineData("X-Secret\r\nConnection: close")]
     public async Task AHeaderNamedInConnection_IsNotForwarded_BesideCloseOrKeepAlive(string connection)
     {
+        // Our own headers stay, whatever the client names: X-Forwarded-For is the balancer's to set.
+        connection = connection.Replace("X-Secret", "X-Secret, X-Forwarded-For, Via", StringComparison.Ordinal);
         await using var backend = new RawHttp.Server("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
         await using var lb = await TestBalancer.StartAsync($"backends: [ {{ address: \"{backend.Address}\" }} ]", output);
 
@@ -54,6 +61,8 @@ public sealed class RequestFidelityTests(ITestOutputHelper output)
 
         Assert.StartsWith("HTTP/1.1 200", answer, StringComparison.Ordinal);
         Assert.Contains("X-Kept: yes", backend.FirstRequest, StringComparison.Ordinal);
+        Assert.Contains("X-Forwarded-For: 127.0.0.1", backend.FirstRequest, StringComparison.Ordinal);
+        Assert.Contains("Via: 1.1 balancer-", backend.FirstRequest, StringComparison.Ordinal);
         Assert.DoesNotContain("s3cr3t", backend.FirstRequest, StringComparison.Ordinal);
         Assert.DoesNotContain("X-Secret", backend.FirstRequest, StringComparison.OrdinalIgnoreCase);
     }

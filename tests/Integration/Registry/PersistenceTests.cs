@@ -44,7 +44,7 @@ public sealed class PersistenceTests(ITestOutputHelper output)
         await using var lb = await TestBalancer.StartAsync("", output);
         await using var control = await lb.ConnectControlPlaneAsync();
         Assert.True((await control.SendAsync(Add(backends[0].Port))).Succeeded);
-        Execute(lb.Options.DbPath, "CREATE TRIGGER fail BEFORE INSERT ON backends BEGIN SELECT RAISE(ABORT, 'disk is full'); END;");
+        SqliteFile.Execute(lb.Options.DbPath, "CREATE TRIGGER fail BEFORE INSERT ON backends BEGIN SELECT RAISE(ABORT, 'disk is full'); END;");
 
         var answer = await control.SendAsync(Add(backends[1].Port));
 
@@ -59,7 +59,7 @@ public sealed class PersistenceTests(ITestOutputHelper output)
         using var json = JsonDocument.Parse(await lb.Admin.GetStringAsync("/backends"));
         Assert.Equal(1, json.RootElement.GetArrayLength());
 
-        Execute(lb.Options.DbPath, "DROP TRIGGER fail;");
+        SqliteFile.Execute(lb.Options.DbPath, "DROP TRIGGER fail;");
         Assert.True((await control.SendAsync(Add(backends[1].Port))).Succeeded);
     }
 
@@ -75,14 +75,5 @@ public sealed class PersistenceTests(ITestOutputHelper output)
         Assert.Equal(1, await process.WaitForExitAsync());
         Assert.Contains("cannot open the registration database", process.StandardError, StringComparison.Ordinal);
         Directory.Delete(directory, recursive: true);
-    }
-
-    private static void Execute(string database, string sql)
-    {
-        using var connection = new SqliteConnection($"Data Source={database};Pooling=False");
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        command.ExecuteNonQuery();
     }
 }

@@ -109,7 +109,7 @@ public sealed class OutlierDetectorTests
     [Fact]
     public void Pardon_ByAPassingProbe_EndsAnEjectionForConnectionFailures_NotOneFor5xx()
     {
-        var detector = Detector(Options.Default);
+        var detector = Detector(Options.Default with { OutlierDetection = Options.Default.OutlierDetection with { MaxEjectionPercent = 100 } });
         Fail(detector, _all[0], times: 5); // 503s: a probe that passes cannot vouch for those
         for (var i = 0; i < 5; i++)
         {
@@ -118,11 +118,20 @@ public sealed class OutlierDetectorTests
             detector.RequestProxied(refused, _cluster, _all[1]);
         }
 
+        for (var i = 0; i < 5; i++)
+        {
+            var reset = new DefaultHttpContext(); // the request reached it, then the connection broke: a probe cannot vouch
+            reset.Features.Set<IForwarderErrorFeature>(new ProxyErrorFeature(ForwarderError.Request, new HttpRequestException("reset", new IOException("Connection reset by peer"))));
+            detector.RequestProxied(reset, _cluster, _all[2]);
+        }
+
         detector.Pardon(_cluster, _all[0], recovered: false);
         detector.Pardon(_cluster, _all[1], recovered: false);
+        detector.Pardon(_cluster, _all[2], recovered: false);
 
         Assert.Equal(DestinationHealth.Unhealthy, _all[0].Health.Passive);
         Assert.Equal(DestinationHealth.Unknown, _all[1].Health.Passive);
+        Assert.Equal(DestinationHealth.Unhealthy, _all[2].Health.Passive);
     }
 
     [Fact]

@@ -13,6 +13,8 @@ public sealed class RequestTargetTests
     [InlineData("/a/./b%20c")]
     [InlineData("/a/%2e")]
     [InlineData("/a%2F..%2Fb?x=1")]
+    [InlineData("http://host/a%2F..%2Fb")]
+    [InlineData("HTTPS://host:8443/a/%2e%2e/b")]
     public void IsAmbiguous_DotSegmentsThatDependOnDecoding(string target) => Assert.True(RequestTarget.IsAmbiguous(target));
 
     [Theory]
@@ -23,7 +25,6 @@ public sealed class RequestTargetTests
     [InlineData("/a/../b")] // no escapes: Kestrel's normalized path is forwarded, the same for everyone
     [InlineData("/plain?q=..%2F..")] // the query is not a path
     [InlineData("*")]
-    [InlineData("http://host/a%2F..%2Fb")] // absolute form: forwarded as YARP does
     public void IsAmbiguous_NotWhenEveryReadingAgrees(string target) => Assert.False(RequestTarget.IsAmbiguous(target));
 
     [Theory]
@@ -31,5 +32,26 @@ public sealed class RequestTargetTests
     [InlineData("/a\\b", true)]
     [InlineData("/plain/path?q=%20", false)]
     [InlineData("*", false)]
+    [InlineData("http://host/files/a%2Fb", true)]
+    [InlineData("http://host?q=%20", false)]
     public void NeedsRawForwarding_OnlyForEscapesOrBackslashesInThePath(string target, bool raw) => Assert.Equal(raw, RequestTarget.NeedsRawForwarding(target));
+
+    [Theory]
+    [InlineData("/a/../b", true)]
+    [InlineData("/a/./b", true)]
+    [InlineData("/a/..", true)]
+    [InlineData("/.", true)]
+    [InlineData("/a/.well-known", false)]
+    [InlineData("/a/..b/c", false)]
+    [InlineData("/a...", false)]
+    public void HasDotSegments_FindsWhatKestrelLeftInAPath(string path, bool found) => Assert.Equal(found, RequestTarget.HasDotSegments(path));
+
+    [Theory]
+    [InlineData("/a?b", "/a?b")]
+    [InlineData("http://host/a?b", "/a?b")]
+    [InlineData("http://host", "/")]
+    [InlineData("http://host?q", "/?q")]
+    [InlineData("*", "")]
+    [InlineData("host:443", "")]
+    public void PathAndQuery_OfEveryTargetForm(string target, string expected) => Assert.Equal(expected, RequestTarget.PathAndQuery(target).ToString());
 }

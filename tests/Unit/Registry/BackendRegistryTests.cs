@@ -197,14 +197,22 @@ public sealed class BackendRegistryTests : IAsyncLifetime
     [Fact]
     public async Task WhenTheBatchFails_AnAnswerThatDependedOnIt_FailsToo()
     {
-        _publisher.FailNext = new InvalidOperationException("no");
-
-        var results = await Task.WhenAll(
+        _publisher.Gate = new SemaphoreSlim(0);
+        var earlier = _registry.ApplyAsync(Add("http://10.0.0.9:1"));
+        await Eventually.TrueAsync(() => _publisher.Waiting == 1, "the first batch is being published");
+        var both = Task.WhenAll( // queued meanwhile: one batch, the second a conflict only because of the first
             _registry.ApplyAsync(Add("http://10.0.0.1:1")),
             _registry.ApplyAsync(Add("http://10.0.0.1:1", mustBeNew: true)));
+        _publisher.Gate.Release();
+        Assert.True((await earlier).Succeeded);
+        await Eventually.TrueAsync(() => _publisher.Waiting == 2, "the second batch is being published");
+        _publisher.FailNext = new InvalidOperationException("no");
+        _publisher.Gate.Release();
+
+        var results = await both;
 
         Assert.All(results, r => Assert.Equal(ChangeOutcome.Failed, r.Outcome));
-        Assert.Empty(LoadStored());
+        Assert.Equal(["http://10.0.0.9:1"], LoadStored().Select(b => b.Address));
     }
 
     [Fact]

@@ -28,7 +28,13 @@ internal sealed class ClosingStream(Stream inner, UpgradedConnections owner) : S
         var deadline = time.GetTimestamp() + (long)(patience.TotalSeconds * time.TimestampFrequency);
         while (true)
         {
-            await _writing.WaitAsync().ConfigureAwait(false);
+            // A backend write can hold the lock while a client does not read: wait no longer than the patience allows.
+            var left = TimeSpan.FromSeconds(Math.Max(0, deadline - time.GetTimestamp()) / (double)time.TimestampFrequency);
+            if (!await _writing.WaitAsync(left).ConfigureAwait(false))
+            {
+                return false;
+            }
+
             try
             {
                 if (_closed)
