@@ -6,7 +6,7 @@
 //   3. paced: with the N still registered, 200 more registrations one at a time, each timed the same way;
 //   4. removal of everything, pipelined.
 //
-//   dotnet run -c Release --project bench/RegistrationStorm -- [registrations=10000] [connections=4] [sample-every=50]
+//   dotnet run -c Release --project bench/RegistrationStorm -- [registrations=10000] [connections=4] [sample-every=50] [health-checks=on|off]
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
@@ -20,10 +20,11 @@ using Microsoft.Extensions.Logging;
 var total = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 10_000;
 var connections = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 4;
 var sampleEvery = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 50;
+var checks = args.Length <= 3 || args[3] != "off"; // active health checks, on by default as in the shipped config
 const int Paced = 200;
 
 var directory = Directory.CreateTempSubdirectory("lb-storm-").FullName;
-await File.WriteAllTextAsync(Path.Combine(directory, "config.yaml"), "proxy: { bind: 127.0.0.1 }\nBalanceHub: { algorithm: round-robin }");
+await File.WriteAllTextAsync(Path.Combine(directory, "config.yaml"), "proxy: { bind: 127.0.0.1 }\nBalanceHub: { algorithm: round-robin }\n" + (checks ? "" : "health-checks: { enabled: false }\n"));
 var loaded = ConfigLoader.Load(Path.Combine(directory, "config.yaml"), ["--port", "0", "--admin-port", "0", "--control-port", "0"], new Dictionary<string, string>());
 var balancer = await BalancerApp.StartAsync(loaded.Options!, logging => logging.SetMinimumLevel(LogLevel.Warning));
 using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 64 }) { BaseAddress = balancer.ProxyUri };
@@ -56,7 +57,7 @@ var removeSeconds = await RemoveAsync(storm);
 
 var c = CultureInfo.InvariantCulture;
 Console.WriteLine(string.Create(c, $"""
-    {total} registrations over {connections} pipelined connections after a {warmup.Requests.Length}-registration warm-up; {Environment.ProcessorCount} cores; SQLite synchronous=FULL
+    {total} registrations over {connections} pipelined connections after a {warmup.Requests.Length}-registration warm-up; {Environment.ProcessorCount} cores; SQLite synchronous=FULL; active health checks {(checks ? "on" : "off")}
 
     | measure | value |
     |---|---:|
@@ -75,8 +76,8 @@ return failures == 0 && stored == total ? 0 : 1;
 
 static double P(IReadOnlyCollection<double> values, double p)
 {
-    var sorted = values.Order().ToArray();
-    return sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Length) - 1, 0, sorted.Length - 1)];
+    var sorted = values.Where(v => !double.IsNaN(v)).Order().ToArray(); // NaN: a sample that failed, counted in "failed answers"
+    return sorted.Length == 0 ? double.NaN : sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Length) - 1, 0, sorted.Length - 1)];
 }
 
 // Registration i: port firstPort + i on 127.0.0.1; every sampleEvery-th is a real listener with a path of its own.
@@ -179,6 +180,7 @@ async Task<double> ProbeAsync(Sink sink, string path, long answered, bool regist
     {
         Interlocked.Increment(ref failures);
         await Console.Error.WriteLineAsync($"GET {path} after 0xFF: {(int)response.StatusCode}");
+        return double.NaN; // it never reached the sink
     }
 
     return Stopwatch.GetElapsedTime(answered, await sink.FirstArrival).TotalMilliseconds;
@@ -226,7 +228,11 @@ internal sealed class Sink : IDisposable
             {
                 using var client = await _listener.AcceptTcpClientAsync();
                 var buffer = new byte[4096];
-                _ = await client.GetStream().ReadAsync(buffer);
+                if (await client.GetStream().ReadAsync(buffer) == 0)
+                {
+                    continue; // a health check's TCP connect, not a request
+                }
+
                 _first.TrySetResult(Stopwatch.GetTimestamp());
                 await client.GetStream().WriteAsync(Ok);
             }

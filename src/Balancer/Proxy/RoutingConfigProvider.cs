@@ -5,6 +5,7 @@ using Balancer.Health;
 using Balancer.LoadBalancing;
 using Balancer.Registry;
 using Microsoft.Extensions.Primitives;
+using Yarp.ReverseProxy;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
 
@@ -19,9 +20,6 @@ namespace Balancer.Proxy;
 internal sealed partial class RoutingConfigProvider(BalancerOptions options, IServiceProvider services, ILogger<RoutingConfigProvider> logger)
     : IProxyConfigProvider, IConfigChangeListener, IRoutingPublisher
 {
-    /// <summary>Cluster metadata: which compilation of the pool this is.</summary>
-    public const string RevisionMetadata = "lb.revision";
-
     private static readonly TimeSpan ApplyTimeout = TimeSpan.FromSeconds(10);
 
     // Compiled pools, reused while a snapshot carries the same pool object.
@@ -31,7 +29,6 @@ internal sealed partial class RoutingConfigProvider(BalancerOptions options, ISe
     // large pool allocates only theirs, and YARP's comparison of the rest is a reference check.
     private readonly ConditionalWeakTable<BackendEntry, DestinationConfig> _destinations = [];
     private readonly Lock _waitersLock = new();
-    private long _revision;
     private readonly List<(long Version, TaskCompletionSource Applied)> _waiters = [];
     private RoutingProxyConfig? _config;
 
@@ -83,7 +80,34 @@ internal sealed partial class RoutingConfigProvider(BalancerOptions options, ISe
         }
     }
 
-    public void ConfigurationApplied(IReadOnlyList<IProxyConfig> proxyConfigs) => Complete(proxyConfigs, null);
+    public void ConfigurationApplied(IReadOnlyList<IProxyConfig> proxyConfigs)
+    {
+        foreach (var config in proxyConfigs.OfType<RoutingProxyConfig>())
+        {
+            CarryRestrictions(config);
+        }
+
+        Complete(proxyConfigs, null);
+    }
+
+    /// <summary>
+    /// YARP keeps the cluster config it holds when a new one compares equal to it and no destination changed (a change
+    /// of a backend's paths or clients alone): the restriction index of the new config then goes onto the one YARP kept,
+    /// before the change is answered. Changing the config instead (a revision in its metadata) would make YARP rebuild
+    /// the pool's routes and every endpoint on each change: several times slower under a registration storm.
+    /// </summary>
+    private void CarryRestrictions(RoutingProxyConfig config)
+    {
+        var state = services.GetRequiredService<IProxyStateLookup>();
+        foreach (var cluster in config.Clusters)
+        {
+            if (PoolRestrictions.For(cluster) is { } restrictions && state.TryGetCluster(cluster.ClusterId, out var live)
+                && live.Model.Config is { } held && !ReferenceEquals(held, cluster))
+            {
+                PoolRestrictions.Attach(held, restrictions);
+            }
+        }
+    }
 
     public void ConfigurationApplyingFailed(IReadOnlyList<IProxyConfig> proxyConfigs, Exception exception)
     {
@@ -158,7 +182,7 @@ internal sealed partial class RoutingConfigProvider(BalancerOptions options, ISe
                 Passive = options.OutlierDetection.Enabled ? new PassiveHealthCheckConfig { Enabled = true, Policy = OutlierDetector.PolicyName } : null,
             },
             HttpRequest = new ForwarderRequestConfig { ActivityTimeout = options.Proxy.ActivityTimeout },
-            Metadata = Metadata(pool, restrictions is not null, ++_revision),
+            Metadata = Metadata(pool, restrictions is not null),
             Destinations = pool.Backends.ToDictionary(b => b.Address, b => _destinations.GetValue(b, Destination), StringComparer.OrdinalIgnoreCase),
         };
         if (restrictions is not null)
@@ -182,16 +206,10 @@ internal sealed partial class RoutingConfigProvider(BalancerOptions options, ISe
         return new CompiledPool(routes, cluster);
     }
 
-    /// <summary>
-    /// Cluster metadata. The revision differs for every compiled pool, so YARP never keeps an older cluster config that
-    /// compares equal to this one: what hangs off the config (the restriction index) changes with it, even when only a
-    /// backend's paths or clients did and the destinations are equal.
-    /// </summary>
-    private static Dictionary<string, string> Metadata(PoolSnapshot pool, bool restricted, long revision)
+    private static Dictionary<string, string> Metadata(PoolSnapshot pool, bool restricted)
     {
         var metadata = new Dictionary<string, string>
         {
-            [RevisionMetadata] = revision.ToString(CultureInfo.InvariantCulture),
             [ConsistentHashPolicy.KeyMetadata] = pool.Settings.HashKey.ToString(),
             [ConsistentHashPolicy.VirtualNodesMetadata] = pool.Settings.VirtualNodes.ToString(CultureInfo.InvariantCulture),
         };
