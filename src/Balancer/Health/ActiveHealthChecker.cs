@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using Balancer.Configuration;
 using Balancer.Registry;
 using Yarp.ReverseProxy;
-using Yarp.ReverseProxy.Health;
 using Yarp.ReverseProxy.Model;
 
 namespace Balancer.Health;
@@ -18,7 +17,7 @@ public sealed partial class ActiveHealthChecker : IAsyncDisposable
 {
     private readonly BackendRegistry _registry;
     private readonly IProxyStateLookup _proxy;
-    private readonly IDestinationHealthUpdater _updater;
+    private readonly IDestinationsRefresh _destinations;
     private readonly OutlierDetector _outliers;
     private readonly TimeProvider _time;
     private readonly ILogger<ActiveHealthChecker> _logger;
@@ -27,11 +26,11 @@ public sealed partial class ActiveHealthChecker : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly Lock _sync = new();
 
-    public ActiveHealthChecker(BackendRegistry registry, IProxyStateLookup proxy, IDestinationHealthUpdater updater, OutlierDetector outliers, TimeProvider time, ILogger<ActiveHealthChecker> logger)
+    internal ActiveHealthChecker(BackendRegistry registry, IProxyStateLookup proxy, IDestinationsRefresh destinations, OutlierDetector outliers, TimeProvider time, ILogger<ActiveHealthChecker> logger)
     {
         _registry = registry;
         _proxy = proxy;
-        _updater = updater;
+        _destinations = destinations;
         _outliers = outliers;
         _time = time;
         _logger = logger;
@@ -146,7 +145,7 @@ public sealed partial class ActiveHealthChecker : IAsyncDisposable
                     var changed = loop.State.Record(result.Success, result.Outcome, _time.GetUtcNow());
                     if (changed)
                     {
-                        Apply(pool, address, loop.State);
+                        await ApplyAsync(pool, address, loop.State).ConfigureAwait(false);
                     }
 
                     if (result.Success && _proxy.TryGetCluster(pool, out var cluster) && cluster.Destinations.TryGetValue(address, out var destination))
@@ -181,7 +180,7 @@ public sealed partial class ActiveHealthChecker : IAsyncDisposable
         }
     }
 
-    private void Apply(string pool, string address, HealthState state)
+    private async Task ApplyAsync(string pool, string address, HealthState state)
     {
         var health = state.Health == BackendHealth.Healthy ? DestinationHealth.Healthy : DestinationHealth.Unhealthy;
         if (state.Health == BackendHealth.Healthy)
@@ -195,7 +194,16 @@ public sealed partial class ActiveHealthChecker : IAsyncDisposable
 
         if (_proxy.TryGetCluster(pool, out var cluster) && cluster.Destinations.TryGetValue(address, out var destination))
         {
-            _updater.SetActive(cluster, [new NewActiveDestinationHealth(destination, health)]);
+            var before = destination.Health.Active;
+            destination.Health.Active = health;
+
+            // In a pool with checks a backend not probed yet takes no traffic (AvailableDestinationsPolicy), so a first
+            // probe that fails changes nothing routing sees: no rebuild, which is what keeps a storm of registrations of
+            // backends that are not up from rebuilding the pool's lists once for each of them.
+            if (before != DestinationHealth.Unknown || health != DestinationHealth.Unhealthy)
+            {
+                await _destinations.RefreshAsync(cluster).ConfigureAwait(false); // visible to routing before anyone is told
+            }
         }
     }
 

@@ -16,6 +16,7 @@ using Microsoft.AspNetCore.DataProtection;
 using Microsoft.Data.Sqlite;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Yarp.ReverseProxy;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Health;
@@ -159,7 +160,13 @@ public static partial class BalancerApp
         });
         services.AddSingleton<LoopGuard>();
         services.AddSingleton(sp => new BackendRegistry(options, store, sp.GetRequiredService<IRoutingPublisher>(), sp.GetRequiredService<ILogger<BackendRegistry>>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<OwnListeners>()));
-        services.AddSingleton<ActiveHealthChecker>();
+        services.AddSingleton(sp => new ActiveHealthChecker(
+            sp.GetRequiredService<BackendRegistry>(),
+            sp.GetRequiredService<IProxyStateLookup>(),
+            sp.GetRequiredService<SerializedDestinationsUpdater>(),
+            sp.GetRequiredService<OutlierDetector>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<ActiveHealthChecker>>()));
         services.AddSingleton<DrainMonitor>();
         services.AddSingleton(sp => new SlowStart(options.Proxy.SlowStart, sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<OutlierDetector>();
@@ -185,6 +192,8 @@ public static partial class BalancerApp
         services.AddSingleton<ILoadBalancingPolicy, IpHashPolicy>();
         services.AddSingleton<ILoadBalancingPolicy, ConsistentHashPolicy>();
         services.AddSingleton<IAvailableDestinationsPolicy, AvailableDestinationsPolicy>();
+        services.AddSingleton<SerializedDestinationsUpdater>();
+        services.Replace(ServiceDescriptor.Singleton<IClusterDestinationsUpdater>(sp => sp.GetRequiredService<SerializedDestinationsUpdater>()));
         services.AddSingleton<ProxyErrors>();
         services.AddSingleton<AccessLog>();
         services.AddHostedService(sp => sp.GetRequiredService<AccessLog>());

@@ -91,13 +91,13 @@ public sealed class LoopResilienceTests : IAsyncLifetime
         public Task PublishAsync(RoutingSnapshot snapshot, CancellationToken cancellationToken) => Task.CompletedTask;
     }
 
-    private sealed class Updater : IDestinationHealthUpdater, IClusterDestinationsUpdater
+    private sealed class Updater : IDestinationsRefresh, IClusterDestinationsUpdater
     {
         public bool FailFirst { get; set; }
 
         public System.Collections.Concurrent.ConcurrentBag<DestinationHealth> Seen { get; } = [];
 
-        public void SetActive(ClusterState cluster, IEnumerable<NewActiveDestinationHealth> destinationHealths)
+        public Task RefreshAsync(ClusterState cluster)
         {
             if (FailFirst)
             {
@@ -105,14 +105,12 @@ public sealed class LoopResilienceTests : IAsyncLifetime
                 throw new InvalidOperationException("the cluster changed meanwhile");
             }
 
-            foreach (var health in destinationHealths)
+            foreach (var destination in cluster.Destinations.Values)
             {
-                Seen.Add(health.NewActiveHealth);
+                Seen.Add(destination.Health.Active);
             }
-        }
 
-        public void SetPassive(ClusterState cluster, DestinationState destination, DestinationHealth newHealth, TimeSpan reactivationPeriod)
-        {
+            return Task.CompletedTask;
         }
 
         public void UpdateAvailableDestinations(ClusterState cluster)

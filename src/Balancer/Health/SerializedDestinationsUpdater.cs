@@ -1,0 +1,131 @@
+using System.Runtime.CompilerServices;
+using Yarp.ReverseProxy.Health;
+using Yarp.ReverseProxy.Model;
+
+namespace Balancer.Health;
+
+/// <summary>
+/// Rebuilds a cluster's destination lists (all, and available) in place of YARP's updater, which every caller goes
+/// through: YARP applying a new config, active health, outlier detection. YARP's own reads the list of all destinations
+/// before it takes its lock when only health changed, so a health change that began before a registration was applied
+/// could write the old list back after it, and a backend answered as registered vanished until the next change.
+/// Here every rebuild reads the destinations as they are, one rebuild at a time per cluster, and requests coalesce:
+/// while one runs, the requests made meanwhile are covered by the next one, however many there are (a storm of health
+/// changes costs a rebuild per round, not per change, and blocks no thread).
+/// </summary>
+internal sealed class SerializedDestinationsUpdater(IEnumerable<IAvailableDestinationsPolicy> policies) : IClusterDestinationsUpdater, IDestinationsRefresh
+{
+    private const string YarpDefaultPolicy = "HealthyOrPanic";
+
+    private readonly Dictionary<string, IAvailableDestinationsPolicy> _policies = policies.ToDictionary(p => p.Name, StringComparer.OrdinalIgnoreCase);
+    private readonly ConditionalWeakTable<ClusterState, Gate> _gates = [];
+
+    /// <summary>A health change: rebuilt by this thread if no rebuild is running, else by the one that is, next.</summary>
+    public void UpdateAvailableDestinations(ClusterState cluster)
+    {
+        var gate = _gates.GetValue(cluster, _ => new Gate());
+        Interlocked.Increment(ref gate.Requested);
+        Run(cluster, gate);
+    }
+
+    /// <summary>The destination set changed (YARP applied a config): returns once the lists show it.</summary>
+    public void UpdateAllDestinations(ClusterState cluster)
+    {
+        var gate = _gates.GetValue(cluster, _ => new Gate());
+        var mine = Interlocked.Increment(ref gate.Requested);
+        lock (gate.Lock)
+        {
+            if (gate.Done < mine)
+            {
+                Rebuild(cluster, gate);
+            }
+        }
+    }
+
+    /// <summary>Completes once a rebuild that began after this call has finished: what the caller changed is in it.</summary>
+    public Task RefreshAsync(ClusterState cluster)
+    {
+        var gate = _gates.GetValue(cluster, _ => new Gate());
+        var mine = Interlocked.Increment(ref gate.Requested);
+        var covered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (gate.Lock)
+        {
+            if (gate.Done >= mine)
+            {
+                return Task.CompletedTask;
+            }
+
+            gate.Waiters.Add((mine, covered));
+        }
+
+        Run(cluster, gate);
+        return covered.Task;
+    }
+
+    private void Run(ClusterState cluster, Gate gate)
+    {
+        // One runner at a time; a request made while it runs is picked up by its next round, or by a new runner if it
+        // had just stopped: the check after stopping closes that gap.
+        while (Volatile.Read(ref gate.Requested) > Volatile.Read(ref gate.Done) && Interlocked.CompareExchange(ref gate.Running, 1, 0) == 0)
+        {
+            try
+            {
+                lock (gate.Lock)
+                {
+                    if (gate.Requested > gate.Done)
+                    {
+                        Rebuild(cluster, gate);
+                    }
+                }
+            }
+            finally
+            {
+                Volatile.Write(ref gate.Running, 0);
+            }
+        }
+    }
+
+    /// <summary>Under the gate's lock.</summary>
+    private void Rebuild(ClusterState cluster, Gate gate)
+    {
+        var covers = Volatile.Read(ref gate.Requested);
+        try
+        {
+            var config = cluster.Model.Config;
+            var name = config.HealthCheck?.AvailableDestinationsPolicy ?? YarpDefaultPolicy;
+            if (!_policies.TryGetValue(name, out var policy))
+            {
+                throw new InvalidOperationException($"No available-destinations policy named {name} (policies: {string.Join(", ", _policies.Keys)})");
+            }
+
+            // Values is a copy, taken now: whatever changed before this point is in it.
+            var all = (IReadOnlyList<DestinationState>)cluster.Destinations.Values;
+            cluster.DestinationsState = new ClusterDestinationsState(all, policy.GetAvailalableDestinations(config, all));
+        }
+        finally
+        {
+            // Also when the rebuild threw: the requests it covered get their answer (and the caller the exception)
+            // rather than a wait that never ends.
+            Volatile.Write(ref gate.Done, covers);
+            gate.Waiters.RemoveAll(w =>
+            {
+                if (w.Target > covers)
+                {
+                    return false;
+                }
+
+                w.Covered.TrySetResult();
+                return true;
+            });
+        }
+    }
+
+    private sealed class Gate
+    {
+        public readonly Lock Lock = new();
+        public readonly List<(long Target, TaskCompletionSource Covered)> Waiters = [];
+        public long Requested;
+        public long Done;
+        public int Running;
+    }
+}
