@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
 using Yarp.ReverseProxy.Health;
 using Yarp.ReverseProxy.Model;
 
@@ -11,7 +12,9 @@ namespace Balancer.Health;
 /// could write the old list back after it, and a backend answered as registered vanished until the next change.
 /// Here every rebuild reads the destinations as they are, one rebuild at a time per cluster, and requests coalesce:
 /// while one runs, the requests made meanwhile are covered by the next one, however many there are (a storm of health
-/// changes costs a rebuild per round, not per change, and blocks no thread).
+/// changes costs a rebuild per round, not per change). A caller that finds a rebuild running does not wait for it,
+/// except <see cref="UpdateAllDestinations"/> (YARP applying a config must see its destinations in place); whoever
+/// starts a rebuild runs the rounds asked for meanwhile.
 /// </summary>
 internal sealed class SerializedDestinationsUpdater(IEnumerable<IAvailableDestinationsPolicy> policies) : IClusterDestinationsUpdater, IDestinationsRefresh
 {
@@ -48,7 +51,7 @@ internal sealed class SerializedDestinationsUpdater(IEnumerable<IAvailableDestin
         var gate = _gates.GetValue(cluster, _ => new Gate());
         var mine = Interlocked.Increment(ref gate.Requested);
         var covered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        lock (gate.Lock)
+        lock (gate.WaitersLock)
         {
             if (gate.Done >= mine)
             {
@@ -65,7 +68,9 @@ internal sealed class SerializedDestinationsUpdater(IEnumerable<IAvailableDestin
     private void Run(ClusterState cluster, Gate gate)
     {
         // One runner at a time; a request made while it runs is picked up by its next round, or by a new runner if it
-        // had just stopped: the check after stopping closes that gap.
+        // had just stopped: the check after stopping closes that gap (the exchange is a full fence, so that check cannot
+        // be read before the runner is seen to have stopped).
+        Exception? failure = null;
         while (Volatile.Read(ref gate.Requested) > Volatile.Read(ref gate.Done) && Interlocked.CompareExchange(ref gate.Running, 1, 0) == 0)
         {
             try
@@ -78,10 +83,19 @@ internal sealed class SerializedDestinationsUpdater(IEnumerable<IAvailableDestin
                     }
                 }
             }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                failure ??= e; // the requests made meanwhile still get their round
+            }
             finally
             {
-                Volatile.Write(ref gate.Running, 0);
+                Interlocked.Exchange(ref gate.Running, 0);
             }
+        }
+
+        if (failure is not null)
+        {
+            ExceptionDispatchInfo.Throw(failure);
         }
     }
 
@@ -89,6 +103,7 @@ internal sealed class SerializedDestinationsUpdater(IEnumerable<IAvailableDestin
     private void Rebuild(ClusterState cluster, Gate gate)
     {
         var covers = Volatile.Read(ref gate.Requested);
+        Exception? failure = null;
         try
         {
             var config = cluster.Model.Config;
@@ -102,27 +117,43 @@ internal sealed class SerializedDestinationsUpdater(IEnumerable<IAvailableDestin
             var all = (IReadOnlyList<DestinationState>)cluster.Destinations.Values;
             cluster.DestinationsState = new ClusterDestinationsState(all, policy.GetAvailalableDestinations(config, all));
         }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            failure = e;
+            throw;
+        }
         finally
         {
-            // Also when the rebuild threw: the requests it covered get their answer (and the caller the exception)
-            // rather than a wait that never ends.
+            // Also when the rebuild threw: the waiters it covered learn that it failed rather than wait forever.
             Volatile.Write(ref gate.Done, covers);
-            gate.Waiters.RemoveAll(w =>
+            lock (gate.WaitersLock)
             {
-                if (w.Target > covers)
+                gate.Waiters.RemoveAll(w =>
                 {
-                    return false;
-                }
+                    if (w.Target > covers)
+                    {
+                        return false;
+                    }
 
-                w.Covered.TrySetResult();
-                return true;
-            });
+                    if (failure is null)
+                    {
+                        w.Covered.TrySetResult();
+                    }
+                    else
+                    {
+                        w.Covered.TrySetException(failure);
+                    }
+
+                    return true;
+                });
+            }
         }
     }
 
     private sealed class Gate
     {
         public readonly Lock Lock = new();
+        public readonly Lock WaitersLock = new();
         public readonly List<(long Target, TaskCompletionSource Covered)> Waiters = [];
         public long Requested;
         public long Done;

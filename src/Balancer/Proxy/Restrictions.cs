@@ -22,7 +22,10 @@ internal sealed class PoolRestrictions
     /// <summary>Cluster metadata marking a pool that has restrictions, so a missing index fails closed.</summary>
     public const string MetadataKey = "lb.restricted";
 
-    private static readonly ConditionalWeakTable<ClusterConfig, PoolRestrictions> ByCluster = [];
+    // The index each config was compiled with (never changed), and the one in force for a config YARP kept when a
+    // later one compared equal to it (set each time a config is applied).
+    private static readonly ConditionalWeakTable<ClusterConfig, PoolRestrictions> Compiled = [];
+    private static readonly ConditionalWeakTable<ClusterConfig, PoolRestrictions> Live = [];
 
     private readonly PathNode _root;
     private readonly PathGroup _unclaimed;
@@ -59,10 +62,28 @@ internal sealed class PoolRestrictions
         return new PoolRestrictions(root, new PathGroup([.. pool.Backends.Where(b => b.Paths.Count == 0)]));
     }
 
-    public static void Attach(ClusterConfig cluster, PoolRestrictions restrictions) => ByCluster.AddOrUpdate(cluster, restrictions);
+    /// <summary>Records the index <paramref name="cluster"/> was compiled with.</summary>
+    public static void Attach(ClusterConfig cluster, PoolRestrictions restrictions) => Compiled.AddOrUpdate(cluster, restrictions);
 
-    /// <summary>The index compiled with exactly this cluster config, so it always matches the destinations YARP uses.</summary>
-    public static PoolRestrictions? For(ClusterConfig cluster) => ByCluster.TryGetValue(cluster, out var restrictions) ? restrictions : null;
+    /// <summary>The index <paramref name="cluster"/> was compiled with, whatever is in force.</summary>
+    public static PoolRestrictions? CompiledWith(ClusterConfig cluster) => Compiled.TryGetValue(cluster, out var restrictions) ? restrictions : null;
+
+    /// <summary>
+    /// YARP applied <paramref name="applied"/> but routes with <paramref name="held"/>, the config it already had (equal
+    /// to it but for the index): requests routed with <paramref name="held"/> use the index of <paramref name="applied"/>.
+    /// Called on every apply, also when the two are one object, so that re-applying an earlier config restores its rules.
+    /// </summary>
+    public static void Apply(ClusterConfig held, ClusterConfig applied)
+    {
+        if (CompiledWith(applied) is { } restrictions)
+        {
+            Live.AddOrUpdate(held, restrictions);
+        }
+    }
+
+    /// <summary>The index in force for requests routed with this cluster config.</summary>
+    public static PoolRestrictions? For(ClusterConfig cluster) =>
+        Live.TryGetValue(cluster, out var live) ? live : CompiledWith(cluster);
 
     /// <summary>The backends that claim the longest registered prefix of <paramref name="path"/>, or those that claim none.</summary>
     public PathGroup Select(ReadOnlySpan<char> path)

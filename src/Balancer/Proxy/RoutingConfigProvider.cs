@@ -92,19 +92,18 @@ internal sealed partial class RoutingConfigProvider(BalancerOptions options, ISe
 
     /// <summary>
     /// YARP keeps the cluster config it holds when a new one compares equal to it and no destination changed (a change
-    /// of a backend's paths or clients alone): the restriction index of the new config then goes onto the one YARP kept,
-    /// before the change is answered. Changing the config instead (a revision in its metadata) would make YARP rebuild
-    /// the pool's routes and every endpoint on each change: several times slower under a registration storm.
+    /// of a backend's paths or clients alone): the restriction index of the applied config is then put in force for the
+    /// one YARP kept, before the change is answered. Changing the config instead (a revision in its metadata) would make
+    /// YARP rebuild the pool's routes and every endpoint on each change: several times slower under a registration storm.
     /// </summary>
     private void CarryRestrictions(RoutingProxyConfig config)
     {
         var state = services.GetRequiredService<IProxyStateLookup>();
         foreach (var cluster in config.Clusters)
         {
-            if (PoolRestrictions.For(cluster) is { } restrictions && state.TryGetCluster(cluster.ClusterId, out var live)
-                && live.Model.Config is { } held && !ReferenceEquals(held, cluster))
+            if (state.TryGetCluster(cluster.ClusterId, out var live) && live.Model.Config is { } held)
             {
-                PoolRestrictions.Attach(held, restrictions);
+                PoolRestrictions.Apply(held, cluster);
             }
         }
     }

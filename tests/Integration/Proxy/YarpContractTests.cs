@@ -1,4 +1,5 @@
 using Balancer.Proxy;
+using Balancer.Registry;
 using Balancer.Tests.Kit;
 using Microsoft.Extensions.DependencyInjection;
 using Xunit.Abstractions;
@@ -68,6 +69,54 @@ public sealed class YarpContractTests(ITestOutputHelper output)
         Assert.Same(joined, held); // equal destinations: YARP kept its config object
         Assert.Equal($"http://127.0.0.1:{backends[0].Port}", ServesB(held)); // ...and it carries the new index
         Assert.Same(cluster, Cluster(lb)); // the same cluster state: destinations, their health and counters carry over
+    }
+
+    [Fact]
+    public async Task RestoringThePreviousRouting_AfterAPathsOnlyChange_RestoresItsRules()
+    {
+        // What the registry does when a commit fails after the change went live: publish the previous snapshot again.
+        // YARP keeps the same config object throughout (equal destinations), so the rules must come from what was applied.
+        await using var backends = await Backends.StartAsync(2);
+        await using var lb = await TestBalancer.StartAsync("", output);
+        await using (var control = await lb.ConnectControlPlaneAsync())
+        {
+            Assert.True((await control.SendAsync(Add(backends[0].Port, paths: ["/a"]))).Succeeded);
+            Assert.True((await control.SendAsync(Add(backends[1].Port))).Succeeded);
+        }
+
+        var registry = lb.Running.App.Services.GetRequiredService<BackendRegistry>();
+        var publisher = lb.Running.App.Services.GetRequiredService<IRoutingPublisher>();
+        var previous = registry.Current;
+        var claimant = previous.Pools[0].Backends.Single(b => b.Paths.Count > 0);
+        Assert.Equal("b2", (await lb.GetEchoAsync("/b")).Server); // nobody claims /b: the backend without paths serves it
+
+        await publisher.PublishAsync(previous.Apply(previous.Version + 100, [(claimant, claimant with { Paths = ["/a", "/b"] })]), CancellationToken.None);
+        Assert.Equal("b1", (await lb.GetEchoAsync("/b")).Server);
+
+        await publisher.PublishAsync(previous with { Version = previous.Version + 101 }, CancellationToken.None);
+        Assert.Equal("b2", (await lb.GetEchoAsync("/b")).Server);
+    }
+
+    [Fact]
+    public async Task AHealthChange_RebuildsFromTheDestinationsAsTheyAreNow_NotFromTheLastList()
+    {
+        // YARP's own updater rebuilds the available list from the list of all destinations it built last time, read
+        // before its lock: a health change racing a config apply could write the old membership back after it. Every
+        // rebuild, whoever asks for it (here YARP's health updater), must read the destinations as they are.
+        await using var backends = await Backends.StartAsync(1);
+        await using var lb = await TestBalancer.StartAsync(TestBalancer.BackendsYaml([backends[0]]), output);
+        var cluster = Cluster(lb);
+        var known = Assert.Single(cluster.DestinationsState.AllDestinations);
+
+        // What a config apply does first: the new destination is in the cluster's table before the lists are rebuilt.
+        var joining = new DestinationState("http://127.0.0.1:9", new DestinationModel(new DestinationConfig { Address = "http://127.0.0.1:9" }));
+        cluster.Destinations[joining.DestinationId] = joining;
+        lb.Running.App.Services.GetRequiredService<IDestinationHealthUpdater>()
+            .SetActive(cluster, [new NewActiveDestinationHealth(known, DestinationHealth.Unhealthy)]);
+
+        // (DestinationState is itself a list of one, so compare references, not contents.)
+        Assert.True(cluster.DestinationsState.AllDestinations.Any(d => ReferenceEquals(d, joining)), "the joining destination is missing");
+        Assert.False(cluster.DestinationsState.AvailableDestinations.Any(d => ReferenceEquals(d, known)), "the unhealthy destination is still available");
     }
 
     private static ClusterState Cluster(TestBalancer lb) =>

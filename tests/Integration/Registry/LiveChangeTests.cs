@@ -78,34 +78,49 @@ public sealed class LiveChangeTests(ITestOutputHelper output)
     [Fact]
     public async Task Registrations_AmidTheHealthChangesOfManyOthers_AreLiveWhenAnswered()
     {
-        // Thousands of dead registrations, each found down by its first probe while the live ones join: a health change
+        // Thousands of registrations, each found up or down by its first probe while the live ones join: a health change
         // that read the destination list before a registration was applied must not write that old list back after it.
-        const int Dead = 5000, Live = 25;
-        await using var backends = await Backends.StartAsync(Live);
-        await using var lb = await TestBalancer.StartAsync("", output);
-        var live = Enumerable.Range(0, Live).ToDictionary(i => (i + 1) * (Dead / Live), i => i);
-        var requests = Enumerable.Range(0, Dead + Live)
-            .Select(i => live.TryGetValue(i, out var b) ? Add(backends[b].Port, paths: [$"/live/{b}"]) : Add(20000 + i))
-            .ToList();
-        await using var control = await lb.ConnectControlPlaneAsync();
-        var writer = control.WriteAsync(requests.SelectMany(ControlPlaneCodec.EncodeRequest).ToArray());
-        var failures = new List<string>();
-        for (var i = 0; i < requests.Count; i++)
+        // The up ones are bare listeners (a TCP check needs only the connect); each of their first probes rebuilds the
+        // pool's lists, concurrently with the config applies of the registrations behind it.
+        const int Up = 1500, Down = 1500, Live = 25;
+        var listeners = Enumerable.Range(0, Up).Select(_ => new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0)).ToList();
+        try
         {
-            var answer = await control.ReadResponseAsync();
-            Assert.True(answer?.Succeeded, answer?.Message);
-            if (answer is not null && live.TryGetValue(i, out var b))
+            listeners.ForEach(l => l.Start());
+            await using var backends = await Backends.StartAsync(Live);
+            await using var lb = await TestBalancer.StartAsync("", output);
+            var others = listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).Concat(Enumerable.Range(20000, Down)).ToList();
+            var live = Enumerable.Range(0, Live).ToDictionary(i => (i + 1) * (others.Count / Live), i => i);
+            var requests = new List<RegistrationRequest>();
+            for (int i = 0, other = 0; i < others.Count + Live; i++)
             {
-                var (status, server) = await lb.GetFromAsync(IPAddress.Loopback, $"/live/{b}");
-                if (status != HttpStatusCode.OK || server != $"b{b + 1}")
+                requests.Add(live.TryGetValue(i, out var b) ? Add(backends[b].Port, paths: [$"/live/{b}"]) : Add(others[other++]));
+            }
+
+            await using var control = await lb.ConnectControlPlaneAsync();
+            var writer = control.WriteAsync(requests.SelectMany(ControlPlaneCodec.EncodeRequest).ToArray());
+            var failures = new List<string>();
+            for (var i = 0; i < requests.Count; i++)
+            {
+                var answer = await control.ReadResponseAsync();
+                Assert.True(answer?.Succeeded, answer?.Message);
+                if (answer is not null && live.TryGetValue(i, out var b))
                 {
-                    failures.Add($"/live/{b} right after its 0xFF ({answer.Value.Message}): {(int)status} {server}");
+                    var (status, server) = await lb.GetFromAsync(IPAddress.Loopback, $"/live/{b}");
+                    if (status != HttpStatusCode.OK || server != $"b{b + 1}")
+                    {
+                        failures.Add($"/live/{b} right after its 0xFF ({answer.Value.Message}): {(int)status} {server}");
+                    }
                 }
             }
-        }
 
-        await writer;
-        Assert.True(failures.Count == 0, string.Join("\n", failures));
+            await writer;
+            Assert.True(failures.Count == 0, string.Join("\n", failures));
+        }
+        finally
+        {
+            listeners.ForEach(l => l.Stop());
+        }
     }
 
     [Fact]

@@ -70,6 +70,19 @@ public sealed class SerializedDestinationsUpdaterTests
     }
 
     [Fact]
+    public async Task ARebuildThatThrows_FailsTheWaiterItCovered_AndTheNextRequestRebuildsAgain()
+    {
+        var (updater, cluster, policy) = Create();
+        cluster.Destinations["a"] = Destinations.Create(1)[0];
+        policy.ThrowNext = true;
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => updater.RefreshAsync(cluster));
+
+        await updater.RefreshAsync(cluster);
+        Assert.Single(cluster.DestinationsState.AllDestinations);
+    }
+
+    [Fact]
     public void UpdateAllDestinations_ReturnsWithTheNewSetInPlace_AndAnUnknownPolicyIsNamed()
     {
         var (updater, cluster, _) = Create();
@@ -100,10 +113,18 @@ public sealed class SerializedDestinationsUpdaterTests
 
         public ManualResetEventSlim Entered { get; } = new();
 
+        public bool ThrowNext { get; set; }
+
         public string Name => PolicyName;
 
         public IReadOnlyList<DestinationState> GetAvailalableDestinations(ClusterConfig config, IReadOnlyList<DestinationState> allDestinations)
         {
+            if (ThrowNext)
+            {
+                ThrowNext = false;
+                throw new InvalidOperationException("the policy failed");
+            }
+
             Entered.Set();
             Hold.Wait();
             return allDestinations;
