@@ -2,7 +2,7 @@ using System.Diagnostics;
 
 namespace Balancer.Tests.Kit;
 
-/// <summary>Debian's chromium, headless, as DEPENDENCIES.md says to run it: never a downloaded browser, a fresh profile each time.</summary>
+/// <summary>Debian's chromium (test.sh installs the package), headless: never a downloaded browser, a fresh profile each time.</summary>
 public static class Chromium
 {
     public const string Executable = "/usr/bin/chromium";

@@ -196,11 +196,7 @@ public sealed partial class ActiveHealthChecker : IAsyncDisposable
         {
             var before = destination.Health.Active;
             destination.Health.Active = health;
-
-            // In a pool with checks a backend not probed yet takes no traffic (AvailableDestinationsPolicy), so a first
-            // probe that fails changes nothing routing sees: no rebuild, which is what keeps a storm of registrations of
-            // backends that are not up from rebuilding the pool's lists once for each of them.
-            if (before != DestinationHealth.Unknown || health != DestinationHealth.Unhealthy)
+            if (AvailableDestinationsPolicy.ActiveChangeMatters(before, health)) // a storm of dead registrations rebuilds nothing
             {
                 await _destinations.RefreshAsync(cluster).ConfigureAwait(false); // visible to routing before anyone is told
             }

@@ -22,6 +22,14 @@ internal sealed class AvailableDestinationsPolicy(BalancerOptions options, SlowS
 
     public string Name => PolicyName;
 
+    /// <summary>
+    /// Whether a change of a backend's active health can change what this policy answers, in a pool with checks (the only
+    /// pools whose backends have an active health): Unknown and Unhealthy both keep a backend out, so a first probe that
+    /// fails changes nothing and needs no rebuild.
+    /// </summary>
+    public static bool ActiveChangeMatters(DestinationHealth before, DestinationHealth after) =>
+        before != after && !(before == DestinationHealth.Unknown && after == DestinationHealth.Unhealthy);
+
     public IReadOnlyList<DestinationState> GetAvailalableDestinations(ClusterConfig config, IReadOnlyList<DestinationState> allDestinations)
     {
         var probed = config.Metadata?.ContainsKey(ActiveChecksMetadata) == true;

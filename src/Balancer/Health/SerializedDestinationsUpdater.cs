@@ -18,15 +18,13 @@ namespace Balancer.Health;
 /// </summary>
 internal sealed class SerializedDestinationsUpdater(IEnumerable<IAvailableDestinationsPolicy> policies) : IClusterDestinationsUpdater, IDestinationsRefresh
 {
-    private const string YarpDefaultPolicy = "HealthyOrPanic";
-
     private readonly Dictionary<string, IAvailableDestinationsPolicy> _policies = policies.ToDictionary(p => p.Name, StringComparer.OrdinalIgnoreCase);
     private readonly ConditionalWeakTable<ClusterState, Gate> _gates = [];
 
     /// <summary>A health change: rebuilt by this thread if no rebuild is running, else by the one that is, next.</summary>
     public void UpdateAvailableDestinations(ClusterState cluster)
     {
-        var gate = _gates.GetValue(cluster, _ => new Gate());
+        var gate = GateOf(cluster);
         Interlocked.Increment(ref gate.Requested);
         Run(cluster, gate);
     }
@@ -34,7 +32,7 @@ internal sealed class SerializedDestinationsUpdater(IEnumerable<IAvailableDestin
     /// <summary>The destination set changed (YARP applied a config): returns once the lists show it.</summary>
     public void UpdateAllDestinations(ClusterState cluster)
     {
-        var gate = _gates.GetValue(cluster, _ => new Gate());
+        var gate = GateOf(cluster);
         var mine = Interlocked.Increment(ref gate.Requested);
         lock (gate.Lock)
         {
@@ -48,9 +46,9 @@ internal sealed class SerializedDestinationsUpdater(IEnumerable<IAvailableDestin
     /// <summary>Completes once a rebuild that began after this call has finished: what the caller changed is in it.</summary>
     public Task RefreshAsync(ClusterState cluster)
     {
-        var gate = _gates.GetValue(cluster, _ => new Gate());
+        var gate = GateOf(cluster);
         var mine = Interlocked.Increment(ref gate.Requested);
-        var covered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        TaskCompletionSource covered;
         lock (gate.WaitersLock)
         {
             if (gate.Done >= mine)
@@ -58,12 +56,15 @@ internal sealed class SerializedDestinationsUpdater(IEnumerable<IAvailableDestin
                 return Task.CompletedTask;
             }
 
+            covered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             gate.Waiters.Add((mine, covered));
         }
 
         Run(cluster, gate);
         return covered.Task;
     }
+
+    private Gate GateOf(ClusterState cluster) => _gates.GetValue(cluster, static _ => new Gate());
 
     private void Run(ClusterState cluster, Gate gate)
     {
@@ -107,7 +108,7 @@ internal sealed class SerializedDestinationsUpdater(IEnumerable<IAvailableDestin
         try
         {
             var config = cluster.Model.Config;
-            var name = config.HealthCheck?.AvailableDestinationsPolicy ?? YarpDefaultPolicy;
+            var name = config.HealthCheck?.AvailableDestinationsPolicy ?? HealthCheckConstants.AvailableDestinations.HealthyOrPanic;
             if (!_policies.TryGetValue(name, out var policy))
             {
                 throw new InvalidOperationException($"No available-destinations policy named {name} (policies: {string.Join(", ", _policies.Keys)})");
