@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Runs every test project and ends with one line: "N passed, N failed".
-# Installs what the tests need (redis-server; chromium, to check that reports render) when missing.
+# Installs what the tests need (redis-server; prometheus, which scrapes the balancer; chromium, to check that reports
+# and the dashboard render) when missing.
 # Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 missing=()
 command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
+[ -x /usr/bin/prometheus ] || missing+=(prometheus)
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "Installing ${missing[*]} (needed by the tests)..."

@@ -5,54 +5,55 @@ using Balancer.Configuration;
 using Balancer.Health;
 using Balancer.Hosting;
 using Balancer.Networking;
+using Balancer.Observability;
 using Balancer.Registry;
-using Yarp.ReverseProxy;
-using Yarp.ReverseProxy.Model;
 
 namespace Balancer.Admin;
 
 /// <summary>The REST admin API, on the admin listener only.</summary>
 internal static class AdminEndpoints
 {
-    public static void Map(IEndpointRouteBuilder endpoints, AdminOptions options)
+    public static void Map(IEndpointRouteBuilder endpoints, BalancerOptions balancer)
     {
+        var options = balancer.Admin;
         var admin = endpoints.MapGroup("").WithMetadata(new ListenerMetadata(ListenerKind.Admin));
         var guard = new AdminGuard(options, OwnListeners.HostAddresses());
-        admin.AddEndpointFilter(async (context, next) =>
-            guard.Check(context.HttpContext.Request) is { } refusal ? Problem(refusal.Status, refusal.Detail) : await next(context).ConfigureAwait(false));
-        if (options.Token is { } token)
+        var expected = options.Token is { } token ? Encoding.UTF8.GetBytes("Bearer " + token) : null;
+        IResult? Refuse(HttpContext context)
         {
-            var expected = Encoding.UTF8.GetBytes("Bearer " + token);
-            admin.AddEndpointFilter(async (context, next) =>
+            if (guard.Check(context.Request) is { } refusal)
             {
-                var given = Encoding.UTF8.GetBytes(context.HttpContext.Request.Headers.Authorization.ToString());
-                return CryptographicOperations.FixedTimeEquals(given, expected)
-                    ? await next(context).ConfigureAwait(false)
-                    : Problem(StatusCodes.Status401Unauthorized, "a valid Authorization: Bearer token is required");
-            });
+                return Problem(refusal.Status, refusal.Detail);
+            }
+
+            return expected is null || CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(context.Request.Headers.Authorization.ToString()), expected)
+                ? null
+                : Problem(StatusCodes.Status401Unauthorized, "a valid Authorization: Bearer token is required");
         }
+
+        admin.AddEndpointFilter(async (context, next) => Refuse(context.HttpContext) is { } refusal ? refusal : await next(context).ConfigureAwait(false));
 
         admin.MapGet("/health", () => Results.Json(new AdminHealth("ok"), AdminJson.Default.AdminHealth));
 
-        admin.MapGet("/backends", (BackendRegistry registry, IProxyStateLookup state, ActiveHealthChecker health) =>
-            Results.Json(registry.Current.Pools.SelectMany(p => p.Backends).Select(b => View(b, state, health)).ToList(), AdminJson.Default.ListBackendView));
+        admin.MapGet("/backends", (BackendStates states) =>
+            Results.Json(states.All().ToList(), AdminJson.Default.ListBackendView));
 
-        admin.MapGet("/backends/{**address}", (string address, BackendRegistry registry, IProxyStateLookup state, ActiveHealthChecker health) =>
-            WithAddress(address, normalized => Find(registry, normalized) is { } backend
-                ? Results.Json(View(backend, state, health), AdminJson.Default.BackendView)
+        admin.MapGet("/backends/{**address}", (string address, BackendStates states) =>
+            WithAddress(address, normalized => states.Find(normalized) is { } backend
+                ? Results.Json(backend, AdminJson.Default.BackendView)
                 : Problem(StatusCodes.Status404NotFound, $"{normalized} is not a backend")));
 
         // Drain: no new requests; removed once idle (or at the drain timeout).
-        admin.MapPost("/backends/{**address}", (string address, HttpRequest request, BackendRegistry registry, IProxyStateLookup state, ActiveHealthChecker health) =>
+        admin.MapPost("/backends/{**address}", (string address, HttpRequest request, BackendRegistry registry, BackendStates states) =>
             address.EndsWith("/drain", StringComparison.OrdinalIgnoreCase)
                 ? WithAddressAsync(address[..^"/drain".Length], async normalized =>
                 {
                     var result = await registry.ApplyAsync(new RegistryChange.Drain(normalized), request.HttpContext.RequestAborted).ConfigureAwait(false);
-                    return result.Succeeded ? Results.Json(View(result.Backend!, state, health), AdminJson.Default.BackendView, statusCode: StatusCodes.Status202Accepted) : Refused(result);
+                    return result.Succeeded ? Results.Json(states.View(result.Backend!), AdminJson.Default.BackendView, statusCode: StatusCodes.Status202Accepted) : Refused(result);
                 })
                 : Task.FromResult(Problem(StatusCodes.Status404NotFound, "POST /backends/{address}/drain drains a backend; POST /backends adds one")));
 
-        admin.MapPost("/backends", async (HttpRequest request, BackendRegistry registry, IProxyStateLookup state, ActiveHealthChecker health) =>
+        admin.MapPost("/backends", async (HttpRequest request, BackendRegistry registry, BackendStates states, ActiveHealthChecker health) =>
         {
             var body = await BackendRequest.ReadAsync(request, BackendRequest.Create).ConfigureAwait(false);
             if (body.Error is not null)
@@ -68,11 +69,11 @@ internal static class AdminEndpoints
             }
 
             return result.Succeeded
-                ? Results.Json(View(result.Backend!, state, health), AdminJson.Default.BackendView, statusCode: StatusCodes.Status201Created)
+                ? Results.Json(states.View(result.Backend!), AdminJson.Default.BackendView, statusCode: StatusCodes.Status201Created)
                 : Refused(result);
         });
 
-        admin.MapPut("/backends/{**address}", (string address, HttpRequest request, BackendRegistry registry, IProxyStateLookup state, ActiveHealthChecker health) =>
+        admin.MapPut("/backends/{**address}", (string address, HttpRequest request, BackendRegistry registry, BackendStates states) =>
             WithAddressAsync(address, async normalized =>
             {
                 var body = await BackendRequest.ReadAsync(request, BackendRequest.Update).ConfigureAwait(false);
@@ -87,7 +88,7 @@ internal static class AdminEndpoints
                     body.Given.Contains("paths") ? body.Paths : null,
                     body.Given.Contains("clients") ? body.Clients : null);
                 var result = await registry.ApplyAsync(change, request.HttpContext.RequestAborted).ConfigureAwait(false);
-                return result.Succeeded ? Results.Json(View(result.Backend!, state, health), AdminJson.Default.BackendView) : Refused(result);
+                return result.Succeeded ? Results.Json(states.View(result.Backend!), AdminJson.Default.BackendView) : Refused(result);
             }));
 
         admin.MapDelete("/backends/{**address}", (string address, HttpRequest request, BackendRegistry registry) =>
@@ -96,6 +97,8 @@ internal static class AdminEndpoints
                 var result = await registry.ApplyAsync(new RegistryChange.Deregister(normalized, [], []), request.HttpContext.RequestAborted).ConfigureAwait(false);
                 return result.Succeeded ? Results.NoContent() : Refused(result);
             }));
+
+        ObservabilityEndpoints.Map(admin, balancer, Refuse);
     }
 
     private static IResult WithAddress(string raw, Func<string, IResult> handle) =>
@@ -103,9 +106,6 @@ internal static class AdminEndpoints
 
     private static Task<IResult> WithAddressAsync(string raw, Func<string, Task<IResult>> handle) =>
         ValueParsers.BackendAddress(Uri.UnescapeDataString(raw), out var address, out var error) ? handle(address) : Task.FromResult(Problem(StatusCodes.Status400BadRequest, $"address: {error}"));
-
-    private static BackendEntry? Find(BackendRegistry registry, string address) =>
-        registry.Current.Pools.SelectMany(p => p.Backends).FirstOrDefault(b => b.Address.Equals(address, StringComparison.OrdinalIgnoreCase));
 
     private static IResult Refused(ChangeResult result) => Problem(
         result.Outcome switch
@@ -118,49 +118,7 @@ internal static class AdminEndpoints
         result.Message);
 
     private static IResult Problem(int status, string detail) => Results.Problem(statusCode: status, detail: detail);
-
-    private static BackendView View(BackendEntry backend, IProxyStateLookup state, ActiveHealthChecker checker)
-    {
-        DestinationState? destination = null;
-        if (state.TryGetCluster(backend.Pool, out var cluster))
-        {
-            cluster.Destinations.TryGetValue(backend.Address, out destination);
-        }
-
-        var probes = checker.StateOf(backend.Pool, backend.Address);
-        var health = probes?.Health ?? BackendHealth.Unknown;
-        var outliers = destination is null ? null : OutlierDetector.StateOf(destination);
-        var ejected = destination?.Health.Passive == DestinationHealth.Unhealthy;
-        return new BackendView(
-            backend.Address,
-            backend.Pool,
-            backend.Weight,
-            health != BackendHealth.Unhealthy && !ejected,
-            health.ToString().ToLowerInvariant(),
-            probes?.Reason,
-            probes?.LastProbe,
-            ejected,
-            ejected ? outliers?.EjectedUntil : null,
-            backend.DrainingSince is not null,
-            destination?.ConcurrentRequestCount ?? 0,
-            backend.Paths,
-            [.. backend.Clients.Networks.Select(n => n.ToString())],
-            backend.Source switch { BackendSource.ControlPlane => "control-plane", BackendSource.Api => "api", _ => "config" });
-    }
 }
-
-/// <summary>A backend as the admin API shows it.</summary>
-/// <param name="Healthy">False once a health check has failed it or outlier detection has ejected it.</param>
-/// <param name="Health">Active checks: healthy, unhealthy, or unknown (not probed yet, or checks off).</param>
-/// <param name="HealthReason">The probe that made it so, e.g. "GET /health: 503, expected 200-399 (2 failures in a row)".</param>
-/// <param name="LastProbe">The latest probe's outcome.</param>
-/// <param name="Ejected">Outlier detection took it out; it returns at <paramref name="EjectedUntil"/>.</param>
-/// <param name="Draining">It takes no new requests and is removed once idle.</param>
-/// <param name="Source">config, control-plane or api.</param>
-internal sealed record BackendView(
-    string Address, string Pool, int Weight, bool Healthy, string Health, string? HealthReason, string? LastProbe,
-    bool Ejected, DateTimeOffset? EjectedUntil, bool Draining, int ActiveConnections,
-    IReadOnlyList<string> Paths, IReadOnlyList<string> Clients, string Source);
 
 internal sealed record AdminHealth(string Status);
 

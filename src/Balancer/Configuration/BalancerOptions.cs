@@ -47,6 +47,16 @@ public sealed record BalancerOptions
 
     /// <summary>Debug logging (<c>--debug</c> or <c>LB_DEBUG</c>).</summary>
     public bool Debug { get; init; }
+
+    /// <summary>Metrics, tracing and logs.</summary>
+    public ObservabilityOptions Observability { get; init; } = new();
+}
+
+/// <summary>What the balancer shows of itself.</summary>
+public sealed record ObservabilityOptions
+{
+    /// <summary>Serve <c>GET /metrics</c> (Prometheus) on the admin listener and record the metrics behind it.</summary>
+    public bool Metrics { get; init; } = true;
 }
 
 /// <summary>HTTP or HTTPS on the proxy listener.</summary>

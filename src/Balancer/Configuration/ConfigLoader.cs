@@ -207,6 +207,12 @@ public static partial class ConfigLoader
         var drain = root.Section("drain");
         var drainOptions = new DrainOptions { Timeout = drain.Value("timeout", TimeSpan.FromSeconds(60), ValueParsers.Duration) };
 
+        var observability = root.Section("observability");
+        var observabilityOptions = new ObservabilityOptions
+        {
+            Metrics = observability.Value("metrics", true, ValueParsers.Bool),
+        };
+
         var balancing = root.Section("load-balancing");
         var loadBalancing = new LoadBalancingOptions
         {
@@ -256,6 +262,7 @@ public static partial class ConfigLoader
             DbPath = Path.GetFullPath(dbPath is { Length: > 0 } ? dbPath : Path.Combine("data", "balancer.db"), baseDirectory),
             Pools = pools,
             Debug = debug,
+            Observability = observabilityOptions,
         };
     }
 

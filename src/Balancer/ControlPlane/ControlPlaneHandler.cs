@@ -3,6 +3,7 @@ using System.Net;
 using System.Threading.Channels;
 using Balancer.Configuration;
 using Balancer.Health;
+using Balancer.Observability;
 using Balancer.Registry;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
@@ -16,7 +17,7 @@ namespace Balancer.ControlPlane;
 /// error is answered with 0x00 and the connection keeps serving; a framing error (bad magic) is answered and
 /// the connection closed. An idle connection is closed after <c>control-plane.idle-timeout</c>.
 /// </summary>
-internal sealed partial class ControlPlaneHandler(BalancerOptions options, BackendRegistry registry, ActiveHealthChecker health, TimeProvider time, ILogger<ControlPlaneHandler> logger)
+internal sealed partial class ControlPlaneHandler(BalancerOptions options, BackendRegistry registry, ActiveHealthChecker health, BalancerMetrics metrics, TimeProvider time, ILogger<ControlPlaneHandler> logger)
     : ConnectionHandler
 {
     // Changes submitted ahead of their answers, per connection: enough to batch well, bounded memory.
@@ -33,6 +34,7 @@ internal sealed partial class ControlPlaneHandler(BalancerOptions options, Backe
         if (peer is null || !options.ControlPlane.Allow.Contains(peer))
         {
             LogRejected(logger, connection.RemoteEndPoint?.ToString() ?? "unknown");
+            metrics.ControlPlanePacket("connection", "not_allowed");
             return;
         }
 
@@ -88,6 +90,7 @@ internal sealed partial class ControlPlaneHandler(BalancerOptions options, Backe
                     if (status == FrameStatus.FramingError)
                     {
                         LogFramingError(logger, peer, framingError!);
+                        metrics.ControlPlanePacket("unknown", "bad_frame");
                         await answers.WriteAsync(Task.FromResult(new ControlResponse(false, framingError!))).ConfigureAwait(false);
                         return;
                     }
@@ -142,6 +145,7 @@ internal sealed partial class ControlPlaneHandler(BalancerOptions options, Backe
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             LogHandlerFailed(logger, peer, e);
+            metrics.ControlPlanePacket("unknown", "failed");
             return new ControlResponse(false, $"internal error, nothing was changed: {e.Message}");
         }
     }
@@ -151,6 +155,7 @@ internal sealed partial class ControlPlaneHandler(BalancerOptions options, Backe
         if (!ControlPlaneCodec.TryParseRequest(frame, out var request, out var error))
         {
             LogBadPacket(logger, peer, error);
+            metrics.ControlPlanePacket("unknown", "malformed");
             return new ControlResponse(false, error);
         }
 
@@ -165,6 +170,7 @@ internal sealed partial class ControlPlaneHandler(BalancerOptions options, Backe
         var result = await registry.ApplyAsync(change).ConfigureAwait(false);
         var message = result.Succeeded ? await health.AnswerAsync(result, CancellationToken.None).ConfigureAwait(false) : result.Message;
         LogChange(logger, peer, request.Action, result.Succeeded, message);
+        metrics.ControlPlanePacket(request switch { { Action: ControlAction.Add } => "add", { Drain: true } => "drain", _ => "remove" }, result.Succeeded ? "applied" : "refused");
         return new ControlResponse(result.Succeeded, message);
     }
 

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Balancer.Configuration;
+using Balancer.Observability;
 using Balancer.Registry;
 using Yarp.ReverseProxy;
 using Yarp.ReverseProxy.Model;
@@ -21,12 +22,13 @@ public sealed partial class ActiveHealthChecker : IAsyncDisposable
     private readonly OutlierDetector _outliers;
     private readonly TimeProvider _time;
     private readonly ILogger<ActiveHealthChecker> _logger;
+    private readonly EventFeed? _events;
     private readonly Prober _prober;
     private readonly ConcurrentDictionary<(string Pool, string Address), Loop> _loops = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly Lock _sync = new();
 
-    internal ActiveHealthChecker(BackendRegistry registry, IProxyStateLookup proxy, IDestinationsRefresh destinations, OutlierDetector outliers, TimeProvider time, ILogger<ActiveHealthChecker> logger)
+    internal ActiveHealthChecker(BackendRegistry registry, IProxyStateLookup proxy, IDestinationsRefresh destinations, OutlierDetector outliers, TimeProvider time, ILogger<ActiveHealthChecker> logger, EventFeed? events = null)
     {
         _registry = registry;
         _proxy = proxy;
@@ -34,6 +36,7 @@ public sealed partial class ActiveHealthChecker : IAsyncDisposable
         _outliers = outliers;
         _time = time;
         _logger = logger;
+        _events = events;
         _prober = new Prober(time);
     }
 
@@ -201,6 +204,8 @@ public sealed partial class ActiveHealthChecker : IAsyncDisposable
                 await _destinations.RefreshAsync(cluster).ConfigureAwait(false); // visible to routing before anyone is told
             }
         }
+
+        _events?.Publish(state.Health == BackendHealth.Healthy ? EventKinds.Up : EventKinds.Down, pool, address, state.Reason ?? "");
     }
 
     public async ValueTask DisposeAsync()

@@ -40,10 +40,14 @@ public sealed class HealthState(int rise, int fall)
     /// <summary>The outcome of the latest probe, whatever the state.</summary>
     public string? LastProbe { get; private set; }
 
+    /// <summary>When the latest probe was answered (or gave up).</summary>
+    public DateTimeOffset? LastProbeAt { get; private set; }
+
     /// <summary>Records one probe; true when the state changed.</summary>
     public bool Record(bool success, string outcome, DateTimeOffset now)
     {
         LastProbe = outcome;
+        LastProbeAt = now;
         _successes = success ? _successes + 1 : 0;
         _failures = success ? 0 : _failures + 1;
         var next = Health switch

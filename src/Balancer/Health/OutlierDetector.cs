@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Balancer.Configuration;
+using Balancer.Observability;
 using Balancer.Proxy;
 using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Health;
@@ -14,7 +15,7 @@ namespace Balancer.Health;
 /// brings it back, and never takes out more than <c>max-ejection-percent</c> of a pool. Disposed with the balancer,
 /// it cancels the timers of ejections still running, so none fires into a stopped balancer.
 /// </summary>
-public sealed partial class OutlierDetector(BalancerOptions options, IClusterDestinationsUpdater updater, TimeProvider time, ILogger<OutlierDetector> logger)
+internal sealed partial class OutlierDetector(BalancerOptions options, IClusterDestinationsUpdater updater, TimeProvider time, ILogger<OutlierDetector> logger, EventFeed? events = null)
     : IPassiveHealthCheckPolicy, IDisposable
 {
     public const string PolicyName = "lb-outliers";
@@ -108,6 +109,7 @@ public sealed partial class OutlierDetector(BalancerOptions options, IClusterDes
     private void Eject(ClusterState cluster, DestinationState destination, Tracked tracked, TimeSpan duration, string reason)
     {
         LogEjected(logger, destination.Model.Config.Address, cluster.ClusterId, duration.TotalSeconds, reason);
+        events?.Publish(EventKinds.Ejected, cluster.ClusterId, destination.Model.Config.Address, $"{reason}; ejected for {ValueParsers.FormatDuration(duration)}");
         updater.UpdateAvailableDestinations(cluster);
         lock (_ejected)
         {
@@ -178,6 +180,7 @@ public sealed partial class OutlierDetector(BalancerOptions options, IClusterDes
         }
 
         LogReturned(logger, destination.Model.Config.Address, cluster.ClusterId);
+        events?.Publish(EventKinds.Returned, cluster.ClusterId, destination.Model.Config.Address, "back from ejection, on probation");
         updater.UpdateAvailableDestinations(cluster);
     }
 

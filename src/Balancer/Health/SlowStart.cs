@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
+using Balancer.Configuration;
+using Balancer.Observability;
 using Yarp.ReverseProxy.Model;
 
 namespace Balancer.Health;
@@ -11,10 +13,11 @@ namespace Balancer.Health;
 /// computes them (<see cref="AvailableDestinationsPolicy"/>). Backends are not ramped when the pool had none
 /// available before (the balancer just started, or the whole pool was down): there is no one to shift their load to.
 /// </summary>
-public sealed class SlowStart(TimeSpan window, TimeProvider time)
+internal sealed class SlowStart(TimeSpan window, TimeProvider time, EventFeed? events = null)
 {
     private readonly ConcurrentDictionary<string, HashSet<DestinationState>> _available = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConditionalWeakTable<DestinationState, StrongBox<long>> _joined = [];
+    private readonly ConditionalWeakTable<DestinationState, ITimer> _rampEnds = [];
 
     /// <summary>Draws before <see cref="Choose"/> gives up and keeps the algorithm's pick (all very cold).</summary>
     private const int MaxDraws = 16;
@@ -35,11 +38,37 @@ public sealed class SlowStart(TimeSpan window, TimeProvider time)
         {
             foreach (var destination in current.Where(d => !previous.Contains(d)))
             {
-                _joined.AddOrUpdate(destination, new StrongBox<long>(now));
+                var joined = new StrongBox<long>(now);
+                _joined.AddOrUpdate(destination, joined);
+                if (events is not null)
+                {
+                    Announce(pool, destination, joined);
+                }
             }
         }
 
         _available[pool] = current;
+    }
+
+    /// <summary>Tells the event feed that a ramp began, and when it ends (unless the backend left and rejoined meanwhile).</summary>
+    private void Announce(string pool, DestinationState destination, StrongBox<long> joined)
+    {
+        var address = destination.Model.Config.Address;
+        events!.Publish(EventKinds.SlowStart, pool, address, $"ramping up over {ValueParsers.FormatDuration(window)}");
+        var timer = time.CreateTimer(_ =>
+        {
+            if (_joined.TryGetValue(destination, out var current) && ReferenceEquals(current, joined))
+            {
+                events.Publish(EventKinds.SlowStartEnd, pool, address, "full share of traffic");
+            }
+        }, null, window, Timeout.InfiniteTimeSpan);
+        // Kept alive (an unreferenced timer may never fire) for as long as the backend's state is, one per backend.
+        if (_rampEnds.TryGetValue(destination, out var previous))
+        {
+            previous.Dispose();
+        }
+
+        _rampEnds.AddOrUpdate(destination, timer);
     }
 
     /// <summary>The share of its traffic a backend takes now: 1 unless it is ramping.</summary>

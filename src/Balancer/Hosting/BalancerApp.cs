@@ -16,6 +16,7 @@ using Microsoft.AspNetCore.DataProtection;
 using Microsoft.Data.Sqlite;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using OpenTelemetry.Metrics;
 using Yarp.ReverseProxy;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
@@ -159,19 +160,29 @@ public static partial class BalancerApp
             return own;
         });
         services.AddSingleton<LoopGuard>();
-        services.AddSingleton(sp => new BackendRegistry(options, store, sp.GetRequiredService<IRoutingPublisher>(), sp.GetRequiredService<ILogger<BackendRegistry>>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<OwnListeners>()));
+        services.AddSingleton<BalancerMetrics>();
+        services.AddSingleton<TrafficStats>();
+        services.AddSingleton<EventFeed>();
+        services.AddSingleton<BackendStates>();
+        services.AddSingleton<BackendGauges>();
+        if (options.Observability.Metrics)
+        {
+            MetricsExport.Add(services);
+        }
+        services.AddSingleton(sp => new BackendRegistry(options, store, sp.GetRequiredService<IRoutingPublisher>(), sp.GetRequiredService<ILogger<BackendRegistry>>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<OwnListeners>(), sp.GetRequiredService<EventFeed>(), sp.GetRequiredService<BalancerMetrics>()));
         services.AddSingleton(sp => new ActiveHealthChecker(
             sp.GetRequiredService<BackendRegistry>(),
             sp.GetRequiredService<IProxyStateLookup>(),
             sp.GetRequiredService<SerializedDestinationsUpdater>(),
             sp.GetRequiredService<OutlierDetector>(),
             sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<ILogger<ActiveHealthChecker>>()));
+            sp.GetRequiredService<ILogger<ActiveHealthChecker>>(),
+            sp.GetRequiredService<EventFeed>()));
         services.AddSingleton<DrainMonitor>();
-        services.AddSingleton(sp => new SlowStart(options.Proxy.SlowStart, sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => new SlowStart(options.Proxy.SlowStart, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<EventFeed>()));
         services.AddSingleton<OutlierDetector>();
         services.AddSingleton<IPassiveHealthCheckPolicy>(sp => sp.GetRequiredService<OutlierDetector>());
-        services.AddSingleton(sp => new RetryStep(options, sp.GetRequiredService<TimeProvider>(), Random.Shared, sp.GetRequiredService<ILogger<RetryStep>>()));
+        services.AddSingleton(sp => new RetryStep(options, sp.GetRequiredService<TimeProvider>(), Random.Shared, sp.GetRequiredService<ILogger<RetryStep>>(), sp.GetRequiredService<BalancerMetrics>(), sp.GetRequiredService<TrafficStats>()));
         services.AddSingleton(sp => new SlowStartStep(sp.GetRequiredService<SlowStart>(), Random.Shared));
         services.AddSingleton<ConcurrencyLimitStep>();
         services.AddSingleton<ControlPlaneHandler>();
@@ -200,12 +211,26 @@ public static partial class BalancerApp
         services.TryAddEnumerable(ServiceDescriptor.Singleton<MatcherPolicy, ListenerMatcherPolicy>());
 
         var app = builder.Build();
+        if (options.Observability.Metrics)
+        {
+            app.Services.GetRequiredService<MeterProvider>(); // listening from here on, not only once the host starts
+            app.Services.GetRequiredService<YarpCounters>();
+            app.Services.GetRequiredService<BackendGauges>();
+        }
+
+        var metrics = app.Services.GetRequiredService<BalancerMetrics>();
+        foreach (var pool in options.Pools)
+        {
+            metrics.Initialize(pool.Name);
+        }
+
+        app.Services.GetRequiredService<EventFeed>().Published += metrics.Count;
         // Restores every registration and hands YARP its first config: before anything is mapped or served.
         app.Services.GetRequiredService<BackendRegistry>();
-        app.UseMiddleware<AccessLogMiddleware>();
+        app.UseMiddleware<RequestRecorder>();
         app.UseMiddleware<RequestGuardMiddleware>();
         app.UseRouting();
-        AdminEndpoints.Map(app, options.Admin);
+        AdminEndpoints.Map(app, options);
         var errors = app.Services.GetRequiredService<ProxyErrors>();
         var restrictions = app.Services.GetRequiredService<RestrictionStep>();
         var retries = app.Services.GetRequiredService<RetryStep>();

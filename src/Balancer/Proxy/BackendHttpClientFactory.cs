@@ -1,15 +1,17 @@
+using System.Diagnostics.Metrics;
 using Balancer.Configuration;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace Balancer.Proxy;
 
-/// <summary>YARP's client factory, with our connect timeout.</summary>
-internal sealed class BackendHttpClientFactory(BalancerOptions options, ILogger<ForwarderHttpClientFactory> logger)
+/// <summary>YARP's client factory, with our connect timeout and meters.</summary>
+internal sealed class BackendHttpClientFactory(BalancerOptions options, IMeterFactory meters, ILogger<ForwarderHttpClientFactory> logger)
     : ForwarderHttpClientFactory(logger)
 {
     protected override void ConfigureHandler(ForwarderHttpClientContext context, SocketsHttpHandler handler)
     {
         base.ConfigureHandler(context, handler);
         handler.ConnectTimeout = options.Proxy.ConnectTimeout;
+        handler.MeterFactory = meters; // its http.client.* metrics are this balancer's, not the process's
     }
 }

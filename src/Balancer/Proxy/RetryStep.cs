@@ -1,5 +1,7 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Balancer.Configuration;
+using Balancer.Observability;
 using Microsoft.AspNetCore.Http.Features;
 using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Model;
@@ -15,7 +17,7 @@ namespace Balancer.Proxy;
 /// waits at most <c>proxy.response-headers-timeout</c> for response headers; the last try that runs out answers 504.
 /// The client sees nothing of retries but the result (the access log and metrics count them).
 /// </summary>
-internal sealed partial class RetryStep(BalancerOptions options, TimeProvider time, Random random, ILogger<RetryStep> logger)
+internal sealed partial class RetryStep(BalancerOptions options, TimeProvider time, Random random, ILogger<RetryStep> logger, BalancerMetrics metrics, TrafficStats stats)
 {
     private static readonly ConditionalWeakTable<ClusterState, RetryBudget> Budgets = [];
 
@@ -50,6 +52,9 @@ internal sealed partial class RetryStep(BalancerOptions options, TimeProvider ti
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(client, perTry.Token);
             attempt.StartTry(perTry, client);
             context.RequestAborted = linked.Token;
+            proxy.ProxiedDestination = null;
+            var started = time.GetTimestamp();
+            using var span = Tracing.Source.StartActivity(Tracing.TrySpan);
             try
             {
                 await next().ConfigureAwait(false);
@@ -62,6 +67,8 @@ internal sealed partial class RetryStep(BalancerOptions options, TimeProvider ti
                 {
                     budget.Done();
                 }
+
+                Record(context, attempt, cluster, proxy.ProxiedDestination, time.GetElapsedTime(started), span);
             }
 
             var heldBack = attempt.HeldBackStatus is not null; // the response transform was granted a retry for it
@@ -75,7 +82,13 @@ internal sealed partial class RetryStep(BalancerOptions options, TimeProvider ti
                 return;
             }
 
-            var retry = heldBack || (more && Retryable(context, attempt, idempotent) && budget.TryTake());
+            var retryable = heldBack || (more && Retryable(context, attempt, idempotent));
+            var retry = heldBack || (retryable && budget.TryTake());
+            if (retryable && !retry)
+            {
+                metrics.BudgetRefusal(cluster.ClusterId);
+            }
+
             if (!retry)
             {
                 if (attempt.TimedOut)
@@ -90,6 +103,7 @@ internal sealed partial class RetryStep(BalancerOptions options, TimeProvider ti
 
             granted = true;
             var failed = proxy.ProxiedDestination;
+            metrics.Retry(cluster.ClusterId, RetryReason(context, attempt));
             (tried ??= []).Add(failed!);
             LogRetry(logger, context.Request.Method, context.Request.Path.Value ?? "/", failed?.Model.Config.Address ?? "?", Why(context, attempt), attempt.Number + 1);
             context.Response.Clear();
@@ -126,6 +140,45 @@ internal sealed partial class RetryStep(BalancerOptions options, TimeProvider ti
             _ => false,
         };
     }
+
+    /// <summary>
+    /// Counts a try that reached a backend, for and against it: the metrics, the stats, and the try's span. A try
+    /// the client gave up on counts as cancelled, not against the backend.
+    /// </summary>
+    private void Record(HttpContext context, AttemptFeature attempt, ClusterState cluster, DestinationState? destination, TimeSpan elapsed, Activity? span)
+    {
+        if (destination is null)
+        {
+            span?.SetTag("outcome", "no-backend");
+            return;
+        }
+
+        var outcome = attempt.TimedOut ? TryOutcomes.Timeout
+            : context.Features.Get<IForwarderErrorFeature>() is { } error ? (error.Error is ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled or ForwarderError.ResponseBodyCanceled ? TryOutcomes.Cancelled : TryOutcomes.Error)
+            : attempt.HeldBackStatus is not null || context.Response.StatusCode >= 500 ? TryOutcomes.Status5xx
+            : TryOutcomes.Success;
+        var address = destination.Model.Config.Address;
+        metrics.Try(cluster.ClusterId, address, outcome);
+        stats.Try(destination, outcome is not (TryOutcomes.Success or TryOutcomes.Cancelled), elapsed);
+        if (span is not null)
+        {
+            span.SetTag("balancer.pool", cluster.ClusterId);
+            span.SetTag("balancer.backend", address);
+            span.SetTag("balancer.attempt", attempt.Number);
+            span.SetTag("outcome", outcome);
+            span.SetTag("http.response.status_code", attempt.HeldBackStatus ?? context.Response.StatusCode);
+            if (outcome is not (TryOutcomes.Success or TryOutcomes.Cancelled))
+            {
+                span.SetStatus(ActivityStatusCode.Error, outcome);
+            }
+        }
+    }
+
+    private static string RetryReason(HttpContext context, AttemptFeature attempt) =>
+        attempt.HeldBackStatus is not null ? "status"
+        : attempt.TimedOut ? "timeout"
+        : ForwarderFailures.IsConnectFailure(context.Features.Get<IForwarderErrorFeature>()) ? "connect"
+        : "transport";
 
     private static string Why(HttpContext context, AttemptFeature attempt) =>
         attempt.HeldBackStatus is { } status ? $"answered {status}"

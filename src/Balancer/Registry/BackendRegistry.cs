@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Threading.Channels;
 using Balancer.Configuration;
 using Balancer.Networking;
+using Balancer.Observability;
 using Microsoft.Data.Sqlite;
 
 namespace Balancer.Registry;
@@ -24,6 +25,8 @@ public sealed partial class BackendRegistry : IAsyncDisposable
     private readonly ILogger<BackendRegistry> _logger;
     private readonly TimeProvider _time;
     private readonly OwnListeners? _own;
+    private readonly EventFeed? _events;
+    private readonly BalancerMetrics? _metrics;
     private readonly Channel<Pending> _queue = Channel.CreateBounded<Pending>(new BoundedChannelOptions(64 * 1024) { SingleReader = true });
     private readonly Task _writer;
     private ImmutableDictionary<string, BackendEntry> _registered;
@@ -31,9 +34,11 @@ public sealed partial class BackendRegistry : IAsyncDisposable
     private long _lastOrder;
     private long _lastVersion = 1;
 
-    internal BackendRegistry(BalancerOptions options, SqliteRegistrationStore store, IRoutingPublisher publisher, ILogger<BackendRegistry> logger, TimeProvider? time = null, OwnListeners? own = null)
+    internal BackendRegistry(BalancerOptions options, SqliteRegistrationStore store, IRoutingPublisher publisher, ILogger<BackendRegistry> logger, TimeProvider? time = null, OwnListeners? own = null, EventFeed? events = null, BalancerMetrics? metrics = null)
     {
         _own = own;
+        _events = events;
+        _metrics = metrics;
         _time = time ?? TimeProvider.System;
         _pools = options.Pools;
         _staticAddresses = options.Pools.SelectMany(p => p.Backends).Select(b => b.Address).ToHashSet(StringComparer.OrdinalIgnoreCase);
@@ -74,6 +79,16 @@ public sealed partial class BackendRegistry : IAsyncDisposable
     /// <summary>Queues a change and completes when it is stored and live, or has been refused.</summary>
     public async Task<ChangeResult> ApplyAsync(RegistryChange change, CancellationToken cancellationToken = default)
     {
+        var source = change is RegistryChange.Register register ? register.Source
+            : Volatile.Read(ref _registered).TryGetValue(change.Address, out var existing) ? existing.Source
+            : BackendSource.Config;
+        var result = await QueueAsync(change, cancellationToken).ConfigureAwait(false);
+        _metrics?.Registration(BackendStates.SourceName(source), OperationName(change), result.Outcome.ToString().ToLowerInvariant());
+        return result;
+    }
+
+    private async Task<ChangeResult> QueueAsync(RegistryChange change, CancellationToken cancellationToken)
+    {
         var pending = new Pending(change);
         try
         {
@@ -85,6 +100,51 @@ public sealed partial class BackendRegistry : IAsyncDisposable
         }
 
         return await pending.Result.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private static string OperationName(RegistryChange change) => change switch
+    {
+        RegistryChange.Register => "register",
+        RegistryChange.Deregister => "deregister",
+        RegistryChange.Update => "update",
+        _ => "drain",
+    };
+
+    /// <summary>Tells the event feed what a committed batch changed.</summary>
+    private void Announce(List<(BackendEntry? Before, BackendEntry? After)> changes)
+    {
+        if (_events is not { } events)
+        {
+            return;
+        }
+
+        foreach (var (before, after) in changes)
+        {
+            if (before is null && after is not null)
+            {
+                events.Publish(EventKinds.Registered, after.Pool, after.Address, $"registered through the {BackendStates.SourceName(after.Source)}, weight {after.Weight}");
+            }
+            else if (before is not null && after is null)
+            {
+                if (before.DrainingSince is not null)
+                {
+                    events.Publish(EventKinds.DrainEnd, before.Pool, before.Address, "drained");
+                }
+
+                events.Publish(EventKinds.Removed, before.Pool, before.Address, before.DrainingSince is not null ? "removed after draining" : "deregistered");
+            }
+            else if (before is not null && after is not null)
+            {
+                if (before.DrainingSince is null && after.DrainingSince is not null)
+                {
+                    events.Publish(EventKinds.DrainStart, after.Pool, after.Address, "drain asked for: no new requests, removed once idle");
+                }
+                else
+                {
+                    events.Publish(EventKinds.Updated, after.Pool, after.Address, $"weight {after.Weight}, {after.Paths.Count} path(s), {after.Clients.Networks.Count} client network(s)");
+                }
+            }
+        }
     }
 
     private async Task WriteLoopAsync()
@@ -227,6 +287,7 @@ public sealed partial class BackendRegistry : IAsyncDisposable
         _registered = working;
         _lastOrder = order;
         Volatile.Write(ref _current, next);
+        Announce(changes);
 
         // Followers first (health checks start probing new backends), then the answers.
         foreach (var follower in Published?.GetInvocationList() ?? [])

@@ -1,0 +1,96 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
+namespace Balancer.Observability;
+
+/// <summary>
+/// The balancer's own instruments, on the <c>Balancer</c> meter (System.Diagnostics.Metrics; exported by
+/// <see cref="MetricsExport"/>). Names follow OpenTelemetry's conventions where one exists (<c>.duration</c> in
+/// seconds, dotted lower case); labels are <c>pool</c> and <c>backend</c> (the backend's address) where it fits.
+/// Recording costs a few lookups and no allocation; with metrics off, nothing listens and nothing is recorded.
+/// Gauges of backend state are read when scraped (<see cref="BackendGauges"/>), not kept up on the request path.
+/// </summary>
+internal sealed class BalancerMetrics
+{
+    public const string MeterName = "Balancer";
+
+    private static readonly string[] StatusClasses = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+    private readonly Counter<long> _requests;
+    private readonly Histogram<double> _duration;
+    private readonly Counter<long> _tries;
+    private readonly Counter<long> _retries;
+    private readonly Counter<long> _budgetRefusals;
+    private readonly Counter<long> _healthTransitions;
+    private readonly Counter<long> _ejections;
+    private readonly Counter<long> _registrations;
+    private readonly Counter<long> _controlPlanePackets;
+
+    public BalancerMetrics(IMeterFactory meters)
+    {
+        Meter = meters.Create(MeterName);
+        _requests = Meter.CreateCounter<long>("balancer.requests", "{request}", "Proxied requests, by pool, backend and status class (1xx-5xx)");
+        _duration = Meter.CreateHistogram<double>("balancer.request.duration", "s", "Time from request to the end of the response, by pool, backend and status class",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] });
+        _tries = Meter.CreateCounter<long>("balancer.tries", "{try}", "Tries sent to backends (a retried request makes several), by pool, backend and outcome");
+        _retries = Meter.CreateCounter<long>("balancer.retries", "{retry}", "Tries sent again to another backend, by pool and reason");
+        _budgetRefusals = Meter.CreateCounter<long>("balancer.retry.budget.refusals", "{retry}", "Retries the pool's retry budget refused, by pool");
+        _healthTransitions = Meter.CreateCounter<long>("balancer.health.transitions", "{transition}", "Active health state changes, by pool, backend and state reached (up, down)");
+        _ejections = Meter.CreateCounter<long>("balancer.outlier.ejections", "{ejection}", "Backends ejected by outlier detection, by pool and backend");
+        _registrations = Meter.CreateCounter<long>("balancer.registrations", "{change}", "Registry changes asked for, by source, operation and result");
+        _controlPlanePackets = Meter.CreateCounter<long>("balancer.control_plane.packets", "{packet}", "Control-plane packets, by action (add, remove, drain; unknown when unreadable, connection for a refused peer) and result");
+    }
+
+    public Meter Meter { get; }
+
+    /// <summary>Starts a pool's rare counters at zero, so that rate() over them works before the first event.</summary>
+    public void Initialize(string pool) => _budgetRefusals.Add(0, new KeyValuePair<string, object?>("pool", pool));
+
+    public void Request(string pool, string backend, int status, TimeSpan duration)
+    {
+        var tags = new TagList
+        {
+            { "pool", pool },
+            { "backend", backend },
+            { "status_class", StatusClass(status) },
+        };
+        _requests.Add(1, tags);
+        _duration.Record(duration.TotalSeconds, tags);
+    }
+
+    public void Try(string pool, string backend, string outcome) =>
+        _tries.Add(1, new KeyValuePair<string, object?>("pool", pool), new KeyValuePair<string, object?>("backend", backend), new KeyValuePair<string, object?>("outcome", outcome));
+
+    public void Retry(string pool, string reason) =>
+        _retries.Add(1, new KeyValuePair<string, object?>("pool", pool), new KeyValuePair<string, object?>("reason", reason));
+
+    public void BudgetRefusal(string pool) => _budgetRefusals.Add(1, new KeyValuePair<string, object?>("pool", pool));
+
+    public void HealthTransition(string pool, string backend, string state) =>
+        _healthTransitions.Add(1, new KeyValuePair<string, object?>("pool", pool), new KeyValuePair<string, object?>("backend", backend), new KeyValuePair<string, object?>("state", state));
+
+    public void Ejection(string pool, string backend) =>
+        _ejections.Add(1, new KeyValuePair<string, object?>("pool", pool), new KeyValuePair<string, object?>("backend", backend));
+
+    public void Registration(string source, string operation, string result) =>
+        _registrations.Add(1, new KeyValuePair<string, object?>("source", source), new KeyValuePair<string, object?>("operation", operation), new KeyValuePair<string, object?>("result", result));
+
+    public void ControlPlanePacket(string action, string result) =>
+        _controlPlanePackets.Add(1, new KeyValuePair<string, object?>("action", action), new KeyValuePair<string, object?>("result", result));
+
+    /// <summary>Counts the events that have counters of their own: health transitions and ejections.</summary>
+    public void Count(BalancerEvent e)
+    {
+        switch (e.Kind)
+        {
+            case EventKinds.Up or EventKinds.Down:
+                HealthTransition(e.Pool, e.Backend, e.Kind);
+                break;
+            case EventKinds.Ejected:
+                Ejection(e.Pool, e.Backend);
+                break;
+        }
+    }
+
+    public static string StatusClass(int status) => status is >= 100 and < 600 ? StatusClasses[(status / 100) - 1] : "other";
+}

@@ -1,0 +1,55 @@
+using Balancer.Hosting;
+using OpenTelemetry.Metrics;
+
+namespace Balancer.Observability;
+
+/// <summary>
+/// Metrics in Prometheus' text format, through OpenTelemetry's Prometheus exporter: it turns System.Diagnostics.Metrics
+/// into the names Prometheus users and the published ASP.NET Core dashboards expect (<c>http_server_request_duration_seconds</c>,
+/// <c>kestrel_active_connections</c>, counters ending in <c>_total</c>), which prometheus-net's meter adapter does not
+/// (it prefixes the meter's name and exports counters as gauges). Exported: the balancer's meter, YARP's counters
+/// (<see cref="YarpCounters"/>), ASP.NET Core's hosting, routing and Kestrel meters, the backend HttpClients', name
+/// resolution, and the runtime's.
+/// </summary>
+internal static class MetricsExport
+{
+    public const string Path = "/metrics";
+
+    /// <summary>Series per instrument: enough for a label per backend in large pools (the SDK's default is 2000).</summary>
+    private const int CardinalityLimit = 50_000;
+
+    private static readonly string[] Meters =
+    [
+        BalancerMetrics.MeterName,
+        YarpCounters.MeterName,
+        "Microsoft.AspNetCore.Hosting",
+        "Microsoft.AspNetCore.Server.Kestrel",
+        "Microsoft.AspNetCore.Routing",
+        "Microsoft.AspNetCore.Diagnostics",
+        "System.Net.Http",
+        "System.Net.NameResolution",
+        "System.Runtime",
+    ];
+
+    public static void Add(IServiceCollection services)
+    {
+        services.AddSingleton<YarpCounters>();
+        services.AddOpenTelemetry().WithMetrics(metrics => metrics
+            .AddMeter(Meters)
+            .AddView(instrument => instrument.Meter.Name == BalancerMetrics.MeterName ? new MetricStreamConfiguration { CardinalityLimit = CardinalityLimit } : null)
+            .AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0));
+    }
+
+    /// <summary>Maps <c>GET /metrics</c>, behind <paramref name="refuse"/> (the admin API's host guard and token).</summary>
+    public static void Map(IEndpointRouteBuilder admin, Func<HttpContext, IResult?> refuse) =>
+        admin.MapPrometheusScrapingEndpoint(Path, meterProvider: null, configureBranchedPipeline: branch => branch.Use(async (context, next) =>
+        {
+            if (refuse(context) is { } refusal)
+            {
+                await refusal.ExecuteAsync(context).ConfigureAwait(false);
+                return;
+            }
+
+            await next(context).ConfigureAwait(false);
+        }), optionsName: null).WithMetadata(new ListenerMetadata(ListenerKind.Admin));
+}
