@@ -19,17 +19,16 @@ internal static class AdminEndpoints
         var admin = endpoints.MapGroup("").WithMetadata(new ListenerMetadata(ListenerKind.Admin));
         var guard = new AdminGuard(options, OwnListeners.HostAddresses());
         var expected = options.Token is { } token ? Encoding.UTF8.GetBytes("Bearer " + token) : null;
-        IResult? Refuse(HttpContext context)
-        {
-            if (guard.Check(context.Request) is { } refusal)
-            {
-                return Problem(refusal.Status, refusal.Detail);
-            }
+        IResult? Unguarded(HttpContext context) => guard.Check(context.Request) is { } refusal ? Problem(refusal.Status, refusal.Detail) : null;
+        IResult? Refuse(HttpContext context) => Unguarded(context) ?? (expected is null || CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(context.Request.Headers.Authorization.ToString()), expected)
+            ? null
+            : Problem(StatusCodes.Status401Unauthorized, "a valid Authorization: Bearer token is required"));
 
-            return expected is null || CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(context.Request.Headers.Authorization.ToString()), expected)
-                ? null
-                : Problem(StatusCodes.Status401Unauthorized, "a valid Authorization: Bearer token is required");
-        }
+        // The dashboard's own files hold nothing secret and a browser cannot send a token to load a page: they are served
+        // behind the host guard only, and the page asks for the token before it calls the API.
+        var files = endpoints.MapGroup("").WithMetadata(new ListenerMetadata(ListenerKind.Admin));
+        files.AddEndpointFilter(async (context, next) => Unguarded(context.HttpContext) is { } refusal ? refusal : await next(context).ConfigureAwait(false));
+        Dashboard.Map(files);
 
         admin.AddEndpointFilter(async (context, next) => Refuse(context.HttpContext) is { } refusal ? refusal : await next(context).ConfigureAwait(false));
 

@@ -95,7 +95,8 @@ internal static class ObservabilityEndpoints
         });
 
         // Server-Sent Events: from Last-Event-ID (a reconnect) or ?since=ID (0: everything still kept), else only new ones.
-        admin.MapGet("/events", (HttpRequest request, EventFeed feed) =>
+        // Each stream ends when the balancer begins to stop: an open dashboard must not hold the shutdown to its drain timeout.
+        admin.MapGet("/events", (HttpRequest request, EventFeed feed, IHostApplicationLifetime lifetime) =>
         {
             var after = long.MaxValue;
             if (long.TryParse(request.Headers["Last-Event-ID"].ToString(), NumberStyles.None, CultureInfo.InvariantCulture, out var last)
@@ -104,7 +105,7 @@ internal static class ObservabilityEndpoints
                 after = last;
             }
 
-            return TypedResults.ServerSentEvents(Stream(feed.Subscribe(after), request.HttpContext.RequestAborted));
+            return TypedResults.ServerSentEvents(Stream(feed.Subscribe(after), request.HttpContext.RequestAborted, lifetime.ApplicationStopping));
         });
     }
 
@@ -116,9 +117,11 @@ internal static class ObservabilityEndpoints
     /// <summary>One word for where a backend stands: draining, ejected, then its active health.</summary>
     private static string State(BackendView b) => b.Draining ? "draining" : b.Ejected ? "ejected" : b.Health;
 
-    private static async IAsyncEnumerable<SseItem<string>> Stream(EventFeed.Subscription subscription, [EnumeratorCancellation] CancellationToken cancellationToken)
+    private static async IAsyncEnumerable<SseItem<string>> Stream(EventFeed.Subscription subscription, CancellationToken aborted, CancellationToken stopping, [EnumeratorCancellation] CancellationToken enumeration = default)
     {
         using var _ = subscription;
+        using var ending = CancellationTokenSource.CreateLinkedTokenSource(aborted, stopping, enumeration);
+        var cancellationToken = ending.Token;
         // A comment first, so the client (and any proxy on the way) sees the stream open before the first event.
         yield return new SseItem<string>("subscribed", "hello");
         while (true)

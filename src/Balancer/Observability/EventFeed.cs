@@ -84,7 +84,12 @@ internal sealed class EventFeed(TimeProvider time)
     private List<BalancerEvent> KeptAfter(long afterId)
     {
         var list = new List<BalancerEvent>();
-        for (var id = Math.Max(afterId + 1, _lastId - Kept + 1); id <= _lastId; id++)
+        if (afterId >= _lastId)
+        {
+            return list;
+        }
+
+        for (var id = Math.Max(Math.Max(afterId, 0) + 1, _lastId - Kept + 1); id <= _lastId; id++)
         {
             if (_ring[id % Kept] is { } kept && kept.Id == id)
             {

@@ -122,7 +122,7 @@ public sealed partial class BackendRegistry : IAsyncDisposable
         {
             if (before is null && after is not null)
             {
-                events.Publish(EventKinds.Registered, after.Pool, after.Address, $"registered through the {BackendStates.SourceName(after.Source)}, weight {after.Weight}");
+                events.Publish(EventKinds.Registered, after.Pool, after.Address, $"registered through {(after.Source == BackendSource.Api ? "the admin API" : after.Source == BackendSource.ControlPlane ? "the control plane" : "config.yaml")}, weight {after.Weight}");
             }
             else if (before is not null && after is null)
             {

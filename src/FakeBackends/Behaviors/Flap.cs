@@ -7,7 +7,7 @@ namespace FakeBackends.Behaviors;
 /// Down means <c>/health</c> answers 503 and so do requests (<c>status</c>, 503 by default); with
 /// <c>health-only: true</c> only the health endpoint flaps while requests keep being served.
 /// </summary>
-public sealed class Flap : IBehavior
+public sealed class Flap : IBehavior, IOutageSchedule
 {
     private readonly TimeSpan _up;
     private readonly TimeSpan _down;
@@ -33,6 +33,21 @@ public sealed class Flap : IBehavior
     public bool IsDown(DateTimeOffset now) => (now - _since).Ticks % (_up + _down).Ticks >= _up.Ticks;
 
     public bool IsHealthy(DateTimeOffset now) => !IsDown(now);
+
+    public IEnumerable<(DateTimeOffset Down, DateTimeOffset Up)> DownPeriods(DateTimeOffset start, DateTimeOffset until)
+    {
+        var period = _up + _down;
+        var cycle = Math.Max(0, (start - _since).Ticks / period.Ticks);
+        for (var begins = _since + (period * cycle); begins < until; begins += period)
+        {
+            var down = begins + _up;
+            var up = down + _down;
+            if (up > start && down < until)
+            {
+                yield return (down, up);
+            }
+        }
+    }
 
     public Task InvokeAsync(BehaviorContext context, Func<Task> proceed)
     {

@@ -82,6 +82,8 @@ public static class ScenarioReport
             }
         }
 
+        AppendBalancerSide(text, result);
+
         text.AppendLine();
         text.AppendLine("## What clients saw");
         text.AppendLine();
@@ -96,6 +98,47 @@ public static class ScenarioReport
         text.AppendLine(CultureInfo.InvariantCulture, $"Charts: [{Html}]({Html}). Every request: [{Csv}]({Csv}), [{Json}]({Json}). The balancer's log: balancer.log.");
         return text.ToString();
     }
+
+    /// <summary>How many of the balancer's events the report lists; the rest are counted.</summary>
+    private const int ListedEvents = 60;
+
+    private static void AppendBalancerSide(StringBuilder text, ScenarioResult result)
+    {
+        if (result.BackendOutages.Count > 0)
+        {
+            text.AppendLine();
+            text.AppendLine("## Detection and recovery");
+            text.AppendLine();
+            text.AppendLine("| backend | what | down at | detected after | by | back at | readmitted after |");
+            text.AppendLine("|---|---|---:|---:|---|---:|---:|");
+            foreach (var o in result.BackendOutages)
+            {
+                text.AppendLine(CultureInfo.InvariantCulture, $"| {o.Backend} | {Cell(o.Cause)} | {Window.Seconds(o.Down)} | {Delay(o.DetectionDelay, "not detected")} | {Cell(o.DetectedBy ?? "")} | "
+                    + $"{(o.Up is { } up ? Window.Seconds(up) : "")} | {(o.Up is null ? "" : Delay(o.RecoveryDelay, "not readmitted"))} |");
+            }
+        }
+
+        if (result.BalancerSide.Count > 0)
+        {
+            text.AppendLine();
+            text.AppendLine("## What the balancer did");
+            text.AppendLine();
+            text.AppendLine("| at | event | backend | pool | why |");
+            text.AppendLine("|---:|---|---|---|---|");
+            foreach (var e in result.BalancerSide.Take(ListedEvents))
+            {
+                text.AppendLine(CultureInfo.InvariantCulture, $"| {Window.Seconds(e.At)} | {e.Kind} | {e.Backend} | {e.Pool} | {Cell(e.Reason)} |");
+            }
+
+            if (result.BalancerSide.Count > ListedEvents)
+            {
+                text.AppendLine();
+                text.AppendLine(CultureInfo.InvariantCulture, $"…and {result.BalancerSide.Count - ListedEvents} more ({string.Join(", ", result.BalancerSide.Skip(ListedEvents).GroupBy(e => e.Kind).Select(g => $"{g.Count()} {g.Key}"))}).");
+            }
+        }
+    }
+
+    private static string Delay(TimeSpan? delay, string none) => delay is { } d ? Format.Milliseconds(d) : none;
 
     public static string ToHtml(ScenarioResult result)
     {
@@ -148,9 +191,37 @@ public static class ScenarioReport
 
         var unit = Format.Number(timeline.SliceLength.TotalMilliseconds, "0");
         html.Append("<h2>Over time</h2>");
-        html.Append(Svg.Chart($"Requests per second by backend ({unit} ms slices)", "requests/s", timeline, perBackend, stacked: true, result.Events));
-        html.Append(Svg.Chart("Failed and retried requests per second", "requests/s", timeline, trouble, stacked: false, result.Events));
-        html.Append(Svg.Chart("Latency, from when each request was due", "ms", timeline, latency, stacked: false, result.Events));
+        html.Append(Svg.Chart($"Requests per second by backend ({unit} ms slices)", "requests/s", timeline, perBackend, stacked: true, result.Events, result.BalancerSide));
+        html.Append(Svg.Chart("Failed and retried requests per second", "requests/s", timeline, trouble, stacked: false, result.Events, result.BalancerSide));
+        html.Append(Svg.Chart("Latency, from when each request was due", "ms", timeline, latency, stacked: false, result.Events, result.BalancerSide));
+        html.Append("<p class=\"note-marks\">Dashed lines: the timeline's events. Marks on the time axis: the balancer's own (red: a backend taken out of rotation, green: let back in).</p>");
+
+        if (result.BackendOutages.Count > 0)
+        {
+            html.Append("<h2>Detection and recovery</h2><table id=\"outages\"><tr><th>backend</th><th>what</th><th>down at</th><th>detected after</th><th>by</th><th>back at</th><th>readmitted after</th></tr>");
+            foreach (var o in result.BackendOutages)
+            {
+                html.Append(CultureInfo.InvariantCulture, $"<tr class=\"{(o.Detected is null ? "fail" : "")}\"><td>{E(o.Backend)}</td><td>{E(o.Cause)}</td><td>{Window.Seconds(o.Down)}</td><td>{Delay(o.DetectionDelay, "not detected")}</td>"
+                    + $"<td>{E(o.DetectedBy ?? "")}</td><td>{(o.Up is { } up ? Window.Seconds(up) : "")}</td><td>{(o.Up is null ? "" : Delay(o.RecoveryDelay, "not readmitted"))}</td></tr>");
+            }
+
+            html.Append("</table>");
+        }
+
+        if (result.BalancerSide.Count > 0)
+        {
+            html.Append("<h2>What the balancer did</h2><table id=\"balancer-events\"><tr><th>at</th><th>event</th><th>backend</th><th>pool</th><th>why</th></tr>");
+            foreach (var e in result.BalancerSide.Take(ListedEvents))
+            {
+                html.Append(CultureInfo.InvariantCulture, $"<tr><td>{Window.Seconds(e.At)}</td><td>{E(e.Kind)}</td><td>{E(e.Backend)}</td><td>{E(e.Pool)}</td><td>{E(e.Reason)}</td></tr>");
+            }
+
+            html.Append("</table>");
+            if (result.BalancerSide.Count > ListedEvents)
+            {
+                html.Append(CultureInfo.InvariantCulture, $"<p>…and {result.BalancerSide.Count - ListedEvents} more in {Json}.</p>");
+            }
+        }
 
         if (result.Events.Count > 0)
         {
@@ -193,12 +264,18 @@ public static class ScenarioReport
         [.. result.Events.Select(e => new EventDocument(e.At.TotalMilliseconds, e.HappenedAt.TotalMilliseconds, e.Description, e.Error))],
         result.Problems,
         result.StallNote,
+        [.. result.BalancerSide.Select(e => new BalancerEventDocument(e.At.TotalMilliseconds, e.Kind, e.Backend, e.Pool, e.Reason))],
+        [.. result.BackendOutages.Select(o => new OutageDocument(o.Backend, o.Cause, o.Down.TotalMilliseconds, o.Up?.TotalMilliseconds, o.DetectionDelay?.TotalMilliseconds, o.DetectedBy, o.RecoveryDelay?.TotalMilliseconds))],
         [.. result.History.Select(r => new LoadJsonRecord(r.Id, r.Due.TotalMilliseconds, r.Latency.TotalMilliseconds, r.Client, r.Method, r.Path, r.Status, r.Backend, r.Retries, r.Error))]);
 }
 
 internal sealed record RunDocument(
     string Scenario, string Teaches, bool Passed, DateTimeOffset StartedAt, List<ExpectationDocument> Expectations, List<EventDocument> Events,
-    IReadOnlyList<string> Problems, string? Stalls, List<LoadJsonRecord> Requests);
+    IReadOnlyList<string> Problems, string? Stalls, List<BalancerEventDocument> BalancerEvents, List<OutageDocument> Outages, List<LoadJsonRecord> Requests);
+
+internal sealed record BalancerEventDocument(double AtMs, string Kind, string Backend, string Pool, string Reason);
+
+internal sealed record OutageDocument(string Backend, string Cause, double DownAtMs, double? UpAtMs, double? DetectedAfterMs, string? DetectedBy, double? ReadmittedAfterMs);
 
 internal sealed record ExpectationDocument(string Expectation, bool Passed, string Measured, IReadOnlyList<string> Evidence);
 

@@ -29,7 +29,8 @@ public static class Svg
     /// A chart over the run's time: series stacked as areas (<paramref name="stacked"/>) or drawn as lines, the
     /// timeline's events as labelled vertical markers.
     /// </summary>
-    public static string Chart(string title, string unit, Timeline timeline, IReadOnlyList<Series> series, bool stacked, IReadOnlyList<EventOutcome> events)
+    /// <param name="balancerEvents">The balancer's own events, drawn as marks along the time axis: red when it took a backend out, green when it let one back.</param>
+    public static string Chart(string title, string unit, Timeline timeline, IReadOnlyList<Series> series, bool stacked, IReadOnlyList<EventOutcome> events, IReadOnlyList<BalancerSideEvent>? balancerEvents = null)
     {
         var slices = timeline.Slices.Count;
         var duration = timeline.SliceLength * slices;
@@ -109,6 +110,21 @@ public static class Svg
             svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{x + 3:0.#}\" y=\"{Top + 10 + (12 * (i % 4))}\" class=\"event-label\">{Encode(e.Description)}</text>");
         }
 
+        // The balancer's events: a mark each on the time axis, labelled while there are few enough to read.
+        var marks = (balancerEvents ?? []).Where(e => e.At >= TimeSpan.Zero && e.At <= duration && MarkColor(e.Kind) is not null).ToList();
+        foreach (var (e, i) in marks.Select((e, i) => (e, i)))
+        {
+            var x = X(e.At);
+            svg.Append(CultureInfo.InvariantCulture, $"<g class=\"balancer-event\" data-kind=\"{Encode(e.Kind)}\"><title>t={Window.Seconds(e.At)} {Encode(e.Describe())}</title>");
+            svg.Append(CultureInfo.InvariantCulture, $"<line x1=\"{x:0.#}\" x2=\"{x:0.#}\" y1=\"{Height - Bottom - 14}\" y2=\"{Height - Bottom}\" stroke=\"{MarkColor(e.Kind)}\" stroke-width=\"2\"/>");
+            if (marks.Count <= 12)
+            {
+                svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{x + 3:0.#}\" y=\"{Height - Bottom - 4 - (10 * (i % 3))}\" class=\"event-label\" fill=\"{MarkColor(e.Kind)}\">{Encode($"{e.Backend} {e.Kind}")}</text>");
+            }
+
+            svg.Append("</g>");
+        }
+
         // Legend.
         var shown = series.Take(LegendLimit).ToList();
         var legendX = Width - Right - (shown.Count * 96) - (series.Count > LegendLimit ? 80 : 0);
@@ -127,6 +143,14 @@ public static class Svg
         svg.Append("</svg>");
         return svg.ToString();
     }
+
+    private static string? MarkColor(string kind) => kind switch
+    {
+        "down" or "ejected" => FailureColor,
+        "up" or "returned" => "#2e7d32",
+        "drain-start" or "drain-end" or "slow-start-end" => "#6a51a3",
+        _ => null,
+    };
 
     /// <summary>A round number (1, 1.2, 1.6, 2, 2.4, 3, 4, 5, 6 or 8 times a power of ten) at least <paramref name="value"/>; 1 for nothing.</summary>
     public static double NiceCeiling(double value)

@@ -72,6 +72,9 @@ public abstract record Expectation(Window Where)
 
     protected abstract (bool Passed, string Measured, IEnumerable<string> Evidence) Check(IReadOnlyList<RequestRecord> window);
 
+    /// <summary>Judged over the whole run: the requests, and the outages with what the balancer made of them.</summary>
+    public virtual ExpectationResult Evaluate(IReadOnlyList<RequestRecord> history, IReadOnlyList<Outage> outages) => Evaluate(history);
+
     /// <summary>One request as evidence: <c>t=3.214s 127.0.0.2 GET /a → 502 b2 (connection refused)</c>.</summary>
     protected static string Show(RequestRecord r) =>
         $"t={Window.Seconds(r.Due)} {r.Client} {r.Method} {r.Path} → {(r.Status == 0 ? "no answer" : r.Status.ToString(CultureInfo.InvariantCulture))}"
@@ -247,4 +250,61 @@ public sealed record RetriesExpectation(Window Where, int? Max, double? MaxShare
         var retried = window.Where(r => r.Retries > 0).ToList();
         return ((Max is null || retried.Count <= Max) && (MaxShare is null || retried.Count <= MaxShare * window.Count), Of(retried.Count, window.Count), retried.Select(Show));
     }
+}
+
+/// <summary>
+/// Over the outages of a run (those that began in the window): what the balancer's events show of each, bounded.
+/// Judged from the balancer's own events, not from requests.
+/// </summary>
+public abstract record OutageExpectation(Window Where, TimeSpan Max) : Expectation(Where)
+{
+    public override ExpectationResult Evaluate(IReadOnlyList<RequestRecord> history, IReadOnlyList<Outage> outages)
+    {
+        var covered = outages.Where(o => (Where.From is not { } from || o.Down >= from) && (Where.To is not { } to || o.Down < to) && Counts(o)).ToList();
+        if (covered.Count == 0)
+        {
+            return new ExpectationResult(Describe(), false, "no outage in the window", ["an expectation over no outage proves nothing: kill, refuse or stop a backend in the timeline, or give one a flap"]);
+        }
+
+        var delays = covered.Select(o => (Outage: o, Delay: Delay(o))).ToList();
+        var late = delays.Where(d => d.Delay is not { } delay || delay > Max).ToList();
+        var measured = late.Count == 0
+            ? $"{covered.Count} of {covered.Count}, slowest {Format.Milliseconds(delays.Max(d => d.Delay!.Value))}"
+            : $"{covered.Count - late.Count} of {covered.Count} within {Format.Milliseconds(Max)}";
+        return new ExpectationResult(Describe(), late.Count == 0, measured, late.Count == 0 ? [] : [.. late.Take(5).Select(d => Explain(d.Outage, d.Delay))]);
+    }
+
+    protected override (bool Passed, string Measured, IEnumerable<string> Evidence) Check(IReadOnlyList<RequestRecord> window) =>
+        (false, "needs the balancer's events", ["judged over outages, not requests"]);
+
+    /// <summary>Whether the expectation is about this outage at all.</summary>
+    protected virtual bool Counts(Outage outage) => true;
+
+    protected abstract TimeSpan? Delay(Outage outage);
+
+    protected abstract string Explain(Outage outage, TimeSpan? delay);
+}
+
+/// <summary><c>detected-within: 2s</c>: every outage was taken out of rotation by the balancer (down or ejected) within this long.</summary>
+public sealed record DetectedWithinExpectation(Window Where, TimeSpan Max) : OutageExpectation(Where, Max)
+{
+    protected override string Claim() => $"every outage detected within {Format.Milliseconds(Max)}";
+
+    protected override TimeSpan? Delay(Outage outage) => outage.DetectionDelay;
+
+    protected override string Explain(Outage outage, TimeSpan? delay) =>
+        $"{outage.Cause} at t={Window.Seconds(outage.Down)}: " + (delay is { } d ? $"detected after {Format.Milliseconds(d)} ({outage.DetectedBy})" : "never taken out of rotation while down");
+}
+
+/// <summary><c>recovered-within: 2s</c>: every outage that was detected and ended was readmitted (healthy, not ejected) within this long after it ended.</summary>
+public sealed record RecoveredWithinExpectation(Window Where, TimeSpan Max) : OutageExpectation(Where, Max)
+{
+    protected override string Claim() => $"every detected outage readmitted within {Format.Milliseconds(Max)} of its end";
+
+    protected override bool Counts(Outage outage) => outage is { Up: not null, Detected: not null };
+
+    protected override TimeSpan? Delay(Outage outage) => outage.RecoveryDelay;
+
+    protected override string Explain(Outage outage, TimeSpan? delay) =>
+        $"{outage.Cause} ended at t={Window.Seconds(outage.Up!.Value)}: " + (delay is { } d ? $"readmitted after {Format.Milliseconds(d)}" : "not readmitted before it went down again or the run ended");
 }

@@ -28,6 +28,9 @@ internal sealed class ScenarioBackends(IReadOnlyList<BackendSpec> specs) : IAsyn
     /// <summary>Every started backend's address, for the balancer's config.</summary>
     public IReadOnlyDictionary<string, string> Addresses() => _running.ToDictionary(p => p.Key, p => Address(p.Key), StringComparer.Ordinal);
 
+    /// <summary>Every backend started during the run (running or not now), with the address it had.</summary>
+    public IReadOnlyDictionary<string, string> AddressesEverStarted() => _running.ToDictionary(p => p.Key, p => p.Value.Address.ToString().TrimEnd('/'), StringComparer.Ordinal);
+
     public string Address(string name) => Get(name).Address.ToString().TrimEnd('/');
 
     public FakeBackend Get(string name) =>

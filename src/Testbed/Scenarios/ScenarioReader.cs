@@ -18,7 +18,7 @@ public static partial class ScenarioReader
     private static readonly Dictionary<string, BackendAction> BackendActions = Enum.GetValues<BackendAction>().ToDictionary(a => a.ToString().ToLowerInvariant());
     private static readonly string[] OtherActions = ["set-behavior", "set-weight", "restart-balancer", "stop-redis", "start-redis"];
     private static readonly string[] Filters = ["from", "to", "client", "path", "method"];
-    private static readonly string[] Kinds = ["error-rate", "no-requests-to", "share", "latency", "status", "sticky", "moved-clients", "requests", "retries"];
+    private static readonly string[] Kinds = ["error-rate", "no-requests-to", "share", "latency", "status", "sticky", "moved-clients", "requests", "retries", "detected-within", "recovered-within"];
     private static readonly Dictionary<string, double> Percentiles = new() { ["p50"] = 50, ["p90"] = 90, ["p99"] = 99, ["p99.9"] = 99.9, ["max"] = 100 };
 
     public static (Scenario? Scenario, IReadOnlyList<string> Errors) ReadFile(string path)
@@ -460,6 +460,15 @@ public static partial class ScenarioReader
                 var count = ValueParsers.Int(0, int.MaxValue, "a number of requests");
                 return new RequestsExpectation(where, spec.Has("backend") ? Backend("backend") : null,
                     spec.Has("min") ? spec.Value("min", 0, count) : null, spec.Has("max") ? spec.Value("max", 0, count) : null);
+            case "detected-within" or "recovered-within":
+                if (nested)
+                {
+                    item.Error(kind, $"give the bound as a duration: {kind}: 2s");
+                    return null;
+                }
+
+                var bound = item.Value(kind, TimeSpan.Zero, ValueParsers.PositiveDuration);
+                return kind == "detected-within" ? new DetectedWithinExpectation(where, bound) : new RecoveredWithinExpectation(where, bound);
             default: // retries
                 if (!nested || (!spec.Has("max") && !spec.Has("max-share")))
                 {

@@ -18,8 +18,15 @@ public sealed record EventOutcome(TimeSpan At, TimeSpan HappenedAt, string Descr
 public sealed record ScenarioResult(
     Scenario Scenario, IReadOnlyList<RequestRecord> History, IReadOnlyList<EventOutcome> Events,
     IReadOnlyList<ExpectationResult> Expectations, IReadOnlyList<string> Problems, string Directory, DateTimeOffset StartedAt,
-    IReadOnlyList<Stall>? Stalls = null, TimeSpan Collecting = default)
+    IReadOnlyList<Stall>? Stalls = null, TimeSpan Collecting = default,
+    IReadOnlyList<BalancerSideEvent>? BalancerEvents = null, IReadOnlyList<Outage>? Outages = null)
 {
+    /// <summary>What the balancer said it did during the run (its <c>GET /events</c>), on the run's clock.</summary>
+    public IReadOnlyList<BalancerSideEvent> BalancerSide => BalancerEvents ?? [];
+
+    /// <summary>Each time a backend was down, and when the balancer noticed and readmitted it.</summary>
+    public IReadOnlyList<Outage> BackendOutages => Outages ?? [];
+
     /// <summary>A sentence on the testbed's pauses, or null when it kept time.</summary>
     public string? StallNote => Format.Stalls(Stalls ?? [], Collecting);
 
@@ -68,12 +75,15 @@ public sealed class ScenarioRunner(TextWriter? progress = null)
             await balancer.StartAsync().ConfigureAwait(false);
             await backends.ConnectAsync(balancer.ControlPlane, cancellationToken).ConfigureAwait(false);
             using var admin = new HttpClient { BaseAddress = balancer.AdminUri, Timeout = TimeSpan.FromSeconds(30) };
+            using var eventsClient = new HttpClient { BaseAddress = balancer.AdminUri, Timeout = Timeout.InfiniteTimeSpan };
+            await using var balancerEvents = await BalancerEventLog.StartAsync(eventsClient).ConfigureAwait(false);
             await using var load = new LoadGenerator(scenario.Load with { Target = balancer.ProxyUri });
             Say($"{scenario.Name}: {backends.Count} backend(s), balancer on {balancer.ProxyUri}, {Describe(scenario.Load)}");
 
             var collectingBefore = GC.GetTotalPauseDuration();
             var running = load.RunAsync(cancellationToken);
             var t0 = await load.MeasuredStart.ConfigureAwait(false);
+            var t0Wall = DateTimeOffset.UtcNow - TimeProvider.System.GetElapsedTime(t0);
             using var stopProgress = new CancellationTokenSource();
             var ticker = ReportProgressAsync(load, scenario, stopProgress.Token);
             var events = new List<EventOutcome>();
@@ -108,10 +118,56 @@ public sealed class ScenarioRunner(TextWriter? progress = null)
 
             var accessLog = Path.Combine(balancerDirectory, "logs", AccessLog.FileName);
             var history = AccessLogJoin.AddRetries(result.Records, File.Exists(accessLog) ? await File.ReadAllLinesAsync(accessLog, cancellationToken).ConfigureAwait(false) : []);
-            var judged = scenario.Expectations.Select(e => e.Evaluate(history)).ToList();
+            var seen = balancerEvents.Events(t0Wall, backends.AddressesEverStarted().ToDictionary(p => p.Value, p => p.Key, StringComparer.OrdinalIgnoreCase));
+            var outages = Outage.Judge(OutagePeriods(scenario, events, t0Wall), seen, scenario.Load.Duration);
+            var judged = scenario.Expectations.Select(e => e.Evaluate(history, outages)).ToList();
             var problems = events.Where(e => e.Error is not null).Select(e => $"event at {Window.Seconds(e.At)} ({e.Description}) failed: {e.Error}").ToList();
-            return new ScenarioResult(scenario, history, events, judged, problems, directory, startedAt, result.Stalls, collecting);
+            return new ScenarioResult(scenario, history, events, judged, problems, directory, startedAt, result.Stalls, collecting, seen, outages);
         }
+    }
+
+    /// <summary>
+    /// When each backend was down during the measured load: from a kill, refuse or stop in the timeline to the restart or
+    /// start that brought it back, and the down periods of a behavior with a schedule of its own (a flap).
+    /// </summary>
+    private static List<(string Backend, TimeSpan Down, TimeSpan? Up, string Cause)> OutagePeriods(Scenario scenario, IReadOnlyList<EventOutcome> carriedOut, DateTimeOffset t0Wall)
+    {
+        var periods = new List<(string, TimeSpan, TimeSpan?, string)>();
+        var open = new Dictionary<string, (TimeSpan Down, string Cause)>(StringComparer.Ordinal);
+        foreach (var (timelineEvent, outcome) in scenario.Timeline.Zip(carriedOut))
+        {
+            if (outcome.Error is not null || timelineEvent is not BackendEvent lifecycle)
+            {
+                continue;
+            }
+
+            foreach (var name in lifecycle.Backends)
+            {
+                if (lifecycle.Action is BackendAction.Kill or BackendAction.Refuse or BackendAction.Stop && !open.ContainsKey(name))
+                {
+                    open[name] = (outcome.HappenedAt, $"{lifecycle.Action.ToString().ToLowerInvariant()} {name}");
+                }
+                else if (lifecycle.Action is BackendAction.Restart or BackendAction.Start && open.Remove(name, out var was))
+                {
+                    periods.Add((name, was.Down, outcome.HappenedAt, was.Cause));
+                }
+            }
+        }
+
+        periods.AddRange(open.Select(o => (o.Key, o.Value.Down, (TimeSpan?)null, o.Value.Cause)));
+        var end = t0Wall + scenario.Load.Duration;
+        foreach (var spec in scenario.Backends)
+        {
+            foreach (var schedule in spec.Behaviors.OfType<FakeBackends.Behaviors.IOutageSchedule>())
+            {
+                foreach (var (down, up) in schedule.DownPeriods(t0Wall, end).Where(p => p.Down >= t0Wall))
+                {
+                    periods.Add((spec.Name, down - t0Wall, up <= end ? up - t0Wall : null, $"{spec.Name} flaps down"));
+                }
+            }
+        }
+
+        return periods;
     }
 
     private static async Task CarryOutAsync(
