@@ -26,10 +26,14 @@ async function api(method, path, body) {
   return response.status === 204 ? null : response.json();
 }
 
-function showError(error) {
+// What went wrong, kept apart: a failed poll clears itself on the next good one; a refused action stays until the next action.
+const errors = { poll: null, action: null };
+
+function showError(kind, error) {
+  errors[kind] = error ? String(error.message || error) : null;
   const box = $("#error");
-  box.textContent = error ? String(error.message || error) : "";
-  box.hidden = !error;
+  box.textContent = [errors.action, errors.poll].filter((e) => e).join(" · ");
+  box.hidden = !box.textContent;
 }
 
 // A quantile from counts per duration bucket (upper bounds in ms; null is beyond the last).
@@ -117,10 +121,10 @@ function render(stats) {
 async function poll() {
   try {
     render(await api("GET", "/api/stats"));
-    showError(null);
+    showError("poll", null);
     if (!state.eventsOpen) followEvents();
   } catch (error) {
-    showError(error);
+    showError("poll", error);
   }
 }
 
@@ -145,7 +149,7 @@ async function followEvents() {
       }
     }
   } catch (error) {
-    showError(error);
+    showError("poll", error);
   }
   state.eventsOpen = false;
 }
@@ -179,13 +183,14 @@ document.addEventListener("click", async (event) => {
   if (!button) return;
   const row = button.closest("tr");
   const address = encodeURIComponent(row.dataset.backend);
+  showError("action", null);
   try {
     if (button.dataset.act === "drain") await api("POST", `/backends/${address}/drain`);
     if (button.dataset.act === "remove" && confirm(`Remove ${row.dataset.backend}?`)) await api("DELETE", `/backends/${address}`);
     if (button.dataset.act === "weight") await api("PUT", `/backends/${address}`, { weight: Number(row.querySelector("input").value) });
     await poll();
   } catch (error) {
-    showError(error);
+    showError("action", error);
   }
 });
 
