@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Proxy throughput, side by side in one run: the backend hit directly (the limit), plain YARP,
-# this balancer (health checks, outlier detection and retries on), the same balancer with all three
-# off, and nginx and HAProxy as reverse proxies when installed. Each target gets a warm-up
+# this balancer (health checks, outlier detection, retries and metrics on), the same balancer with the
+# first three off, the same with metrics off, and nginx and HAProxy as reverse proxies when installed.
+# Then the bytes allocated per request with metrics on and off (bench/Allocations). Each target gets a warm-up
 # (long enough for .NET's tiered JIT) and then a measured wrk run; the table gives requests/s,
 # p50 and p99, and each as a ratio to the backend hit directly.
 #
@@ -30,11 +31,12 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 wait_port() { for _ in $(seq 1 200); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
 
 echo "Building Release..."
-for p in src/Balancer src/FakeBackends bench/PlainYarp; do
+for p in src/Balancer src/FakeBackends bench/PlainYarp bench/Allocations; do
   dotnet publish "$p" -c Release -o "$work/$(basename "$p")" --nologo -v quiet >/dev/null
 done
 
 BACKEND=$(free_port); LB=$(free_port); ADMIN=$(free_port); LB_OFF=$(free_port); ADMIN_OFF=$(free_port)
+LB_NOMETRICS=$(free_port); ADMIN_NOMETRICS=$(free_port)
 YARP=$(free_port); NGINX=$(free_port); HAPROXY=$(free_port)
 
 dotnet "$work/FakeBackends/FakeBackends.dll" --port "$BACKEND" --name b1 >"$out/backend.log" 2>&1 & pids+=($!)
@@ -60,12 +62,16 @@ retries: { attempts: 1 }
 outlier-detection: { enabled: false }
 backends: [ { address: "http://127.0.0.1:$BACKEND" } ]
 YAML
+# Metrics are on by default (and scraped by nobody here: what is priced is recording them).
+sed -e "s/listen: $LB,/listen: $LB_NOMETRICS,/" -e "s/port: $ADMIN }/port: $ADMIN_NOMETRICS }/" -e "s|logs }|logs-nometrics }|" "$work/lb.yaml" >"$work/lb-nometrics.yaml"
+echo "observability: { metrics: false }" >>"$work/lb-nometrics.yaml"
 dotnet "$work/Balancer/Balancer.dll" --config "$work/lb.yaml" --control-port 0 >"$out/balancer.log" 2>&1 & pids+=($!)
+dotnet "$work/Balancer/Balancer.dll" --config "$work/lb-nometrics.yaml" --control-port 0 >"$out/balancer-nometrics.log" 2>&1 & pids+=($!)
 dotnet "$work/Balancer/Balancer.dll" --config "$work/lb-off.yaml" --control-port 0 >"$out/balancer-off.log" 2>&1 & pids+=($!)
 dotnet "$work/PlainYarp/PlainYarp.dll" "http://127.0.0.1:$BACKEND" "http://127.0.0.1:$YARP" >"$out/plainyarp.log" 2>&1 & pids+=($!)
-wait_port "$LB"; wait_port "$LB_OFF"; wait_port "$YARP"
+wait_port "$LB"; wait_port "$LB_OFF"; wait_port "$LB_NOMETRICS"; wait_port "$YARP"
 
-targets=("direct $BACKEND" "plain-yarp $YARP" "balancer $LB" "balancer-resilience-off $LB_OFF")
+targets=("direct $BACKEND" "plain-yarp $YARP" "balancer $LB" "balancer-resilience-off $LB_OFF" "balancer-metrics-off $LB_NOMETRICS")
 if command -v nginx >/dev/null; then
   mkdir -p "$work/nginx"
   cat >"$work/nginx/nginx.conf" <<NGINX
@@ -139,5 +145,10 @@ done
   awk -v l="${rps[balancer]}" -v y="${rps[plain-yarp]}" 'BEGIN { printf "balancer / plain YARP throughput: %.2f\n", l/y }'
   awk -v l="${rps[balancer]}" -v o="${rps[balancer-resilience-off]}" \
     'BEGIN { printf "health checks, outlier detection and retries on / off throughput: %.2f\n", l/o }'
+  awk -v l="${rps[balancer]}" -v o="${rps[balancer-metrics-off]}" 'BEGIN { printf "metrics on / off throughput: %.2f\n", l/o }'
+  echo
+  echo "Allocation per request (bench/Allocations, in-process, 20000 sequential requests after 20000 of warm-up):"
+  echo
+  dotnet "$work/Allocations/Allocations.dll" "http://127.0.0.1:$BACKEND" 20000 | sed -n '/^|/p'
 } | tee "$out/table.md"
 echo "Results in $out"

@@ -57,6 +57,15 @@ public sealed record ObservabilityOptions
 {
     /// <summary>Serve <c>GET /metrics</c> (Prometheus) on the admin listener and record the metrics behind it.</summary>
     public bool Metrics { get; init; } = true;
+
+    /// <summary>Also HttpClient's per-request instruments (about 200 bytes a try); its connection instruments are always on.</summary>
+    public bool HttpClientRequestMetrics { get; init; }
+
+    /// <summary>Console logs as one JSON object per line (the built-in JSON console formatter) instead of text.</summary>
+    public bool JsonLogs { get; init; }
+
+    /// <summary>Minimum levels by category prefix (<c>Balancer.Health</c>, <c>Yarp</c>, ...), over the defaults.</summary>
+    public IReadOnlyDictionary<string, LogLevel> LogLevels { get; init; } = new Dictionary<string, LogLevel>();
 }
 
 /// <summary>HTTP or HTTPS on the proxy listener.</summary>

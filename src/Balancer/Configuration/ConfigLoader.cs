@@ -50,6 +50,26 @@ public static partial class ConfigLoader
         ?? DefaultPath;
 
     /// <summary>Loads from the process's own command line and environment.</summary>
+    private static readonly Dictionary<string, bool> LogFormats = new(StringComparer.OrdinalIgnoreCase) { ["text"] = false, ["json"] = true };
+
+    private static readonly Dictionary<string, LogLevel> Levels = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["trace"] = LogLevel.Trace, ["debug"] = LogLevel.Debug, ["information"] = LogLevel.Information, ["info"] = LogLevel.Information,
+        ["warning"] = LogLevel.Warning, ["warn"] = LogLevel.Warning, ["error"] = LogLevel.Error, ["critical"] = LogLevel.Critical, ["none"] = LogLevel.None,
+    };
+
+    /// <summary><c>observability.logs.levels: { Balancer.Health: debug, Yarp: warning }</c>: a level per category prefix.</summary>
+    private static Dictionary<string, LogLevel> ReadLogLevels(ConfigSection levels)
+    {
+        var read = new Dictionary<string, LogLevel>(StringComparer.Ordinal);
+        foreach (var category in levels.Keys)
+        {
+            read[category] = levels.Value(category, LogLevel.Information, ValueParsers.OneOf(Levels));
+        }
+
+        return read;
+    }
+
     public static ConfigLoadResult Load(string[] args)
     {
         var environment = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
@@ -211,6 +231,9 @@ public static partial class ConfigLoader
         var observabilityOptions = new ObservabilityOptions
         {
             Metrics = observability.Value("metrics", true, ValueParsers.Bool),
+            HttpClientRequestMetrics = observability.Value("http-client-request-metrics", false, ValueParsers.Bool),
+            JsonLogs = observability.Section("logs").Value("format", false, ValueParsers.OneOf(LogFormats)),
+            LogLevels = ReadLogLevels(observability.Section("logs").Section("levels")),
         };
 
         var balancing = root.Section("load-balancing");

@@ -167,7 +167,7 @@ public static partial class BalancerApp
         services.AddSingleton<BackendGauges>();
         if (options.Observability.Metrics)
         {
-            MetricsExport.Add(services);
+            MetricsExport.Add(services, options.Observability);
         }
         services.AddSingleton(sp => new BackendRegistry(options, store, sp.GetRequiredService<IRoutingPublisher>(), sp.GetRequiredService<ILogger<BackendRegistry>>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<OwnListeners>(), sp.GetRequiredService<EventFeed>(), sp.GetRequiredService<BalancerMetrics>()));
         services.AddSingleton(sp => new ActiveHealthChecker(
@@ -257,18 +257,37 @@ public static partial class BalancerApp
     private static void ConfigureLogging(ILoggingBuilder logging, BalancerOptions options, Action<ILoggingBuilder>? configure)
     {
         logging.ClearProviders();
-        logging.AddSimpleConsole(o =>
+        if (options.Observability.JsonLogs)
         {
-            o.SingleLine = true;
-            o.TimestampFormat = "yyyy-MM-dd'T'HH:mm:ss.fff ";
-            o.UseUtcTimestamp = true;
-        });
+            logging.AddJsonConsole(o =>
+            {
+                o.TimestampFormat = "yyyy-MM-dd'T'HH:mm:ss.fff'Z'";
+                o.UseUtcTimestamp = true;
+            });
+        }
+        else
+        {
+            logging.AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "yyyy-MM-dd'T'HH:mm:ss.fff ";
+                o.UseUtcTimestamp = true;
+            });
+        }
+
         logging.SetMinimumLevel(options.Debug ? LogLevel.Debug : LogLevel.Information);
         // YARP logs every proxied request at Information; that belongs in the access log, not the console.
         logging.AddFilter("Yarp", options.Debug ? LogLevel.Information : LogLevel.Warning);
         logging.AddFilter("Microsoft", options.Debug ? LogLevel.Information : LogLevel.Warning);
         // Every failed probe is logged with a stack trace at every interval; health state is shown by the admin API.
         logging.AddFilter("Yarp.ReverseProxy.Health.ActiveHealthCheckMonitor", options.Debug ? LogLevel.Warning : LogLevel.Error);
+        // A failed try is a Warning with a 2 KB stack trace there, retried or not; ours say it in one line (ProxyErrors, RetryStep).
+        logging.AddFilter("Yarp.ReverseProxy.Forwarder.HttpForwarder", options.Debug ? LogLevel.Information : LogLevel.Error);
+        foreach (var (category, level) in options.Observability.LogLevels)
+        {
+            logging.AddFilter(category, level);
+        }
+
         configure?.Invoke(logging);
     }
 

@@ -16,9 +16,13 @@ internal sealed class BalancerMetrics
 
     private static readonly string[] StatusClasses = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
+    /// <summary>Seconds, from half a millisecond (a proxied request on loopback) to 30 s (the default response-headers timeout).</summary>
+    private static readonly double[] Buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
     private readonly Counter<long> _requests;
     private readonly Histogram<double> _duration;
     private readonly Counter<long> _tries;
+    private readonly Histogram<double> _tryDuration;
     private readonly Counter<long> _retries;
     private readonly Counter<long> _budgetRefusals;
     private readonly Counter<long> _healthTransitions;
@@ -31,8 +35,10 @@ internal sealed class BalancerMetrics
         Meter = meters.Create(MeterName);
         _requests = Meter.CreateCounter<long>("balancer.requests", "{request}", "Proxied requests, by pool, backend and status class (1xx-5xx)");
         _duration = Meter.CreateHistogram<double>("balancer.request.duration", "s", "Time from request to the end of the response, by pool, backend and status class",
-            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] });
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = Buckets });
         _tries = Meter.CreateCounter<long>("balancer.tries", "{try}", "Tries sent to backends (a retried request makes several), by pool, backend and outcome");
+        _tryDuration = Meter.CreateHistogram<double>("balancer.try.duration", "s", "Time a try took, from sending it to the backend to the end of its response, by pool, backend and outcome",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = Buckets });
         _retries = Meter.CreateCounter<long>("balancer.retries", "{retry}", "Tries sent again to another backend, by pool and reason");
         _budgetRefusals = Meter.CreateCounter<long>("balancer.retry.budget.refusals", "{retry}", "Retries the pool's retry budget refused, by pool");
         _healthTransitions = Meter.CreateCounter<long>("balancer.health.transitions", "{transition}", "Active health state changes, by pool, backend and state reached (up, down)");
@@ -58,8 +64,17 @@ internal sealed class BalancerMetrics
         _duration.Record(duration.TotalSeconds, tags);
     }
 
-    public void Try(string pool, string backend, string outcome) =>
-        _tries.Add(1, new KeyValuePair<string, object?>("pool", pool), new KeyValuePair<string, object?>("backend", backend), new KeyValuePair<string, object?>("outcome", outcome));
+    public void Try(string pool, string backend, string outcome, TimeSpan duration)
+    {
+        var tags = new TagList
+        {
+            { "pool", pool },
+            { "backend", backend },
+            { "outcome", outcome },
+        };
+        _tries.Add(1, tags);
+        _tryDuration.Record(duration.TotalSeconds, tags);
+    }
 
     public void Retry(string pool, string reason) =>
         _retries.Add(1, new KeyValuePair<string, object?>("pool", pool), new KeyValuePair<string, object?>("reason", reason));

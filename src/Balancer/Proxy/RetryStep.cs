@@ -158,7 +158,7 @@ internal sealed partial class RetryStep(BalancerOptions options, TimeProvider ti
             : attempt.HeldBackStatus is not null || context.Response.StatusCode >= 500 ? TryOutcomes.Status5xx
             : TryOutcomes.Success;
         var address = destination.Model.Config.Address;
-        metrics.Try(cluster.ClusterId, address, outcome);
+        metrics.Try(cluster.ClusterId, address, outcome, elapsed);
         stats.Try(destination, outcome is not (TryOutcomes.Success or TryOutcomes.Cancelled), elapsed);
         if (span is not null)
         {

@@ -16,12 +16,12 @@ public sealed class PrometheusScrapeTests(ITestOutputHelper output)
     private static readonly string[] Families =
     [
         // The balancer's own.
-        "balancer_requests_total", "balancer_request_duration_seconds_bucket", "balancer_tries_total", "balancer_retries_total",
+        "balancer_requests_total", "balancer_request_duration_seconds_bucket", "balancer_tries_total", "balancer_try_duration_seconds_bucket", "balancer_retries_total",
         "balancer_retry_budget_refusals_total", "balancer_backend_in_flight", "balancer_backend_health", "balancer_health_transitions_total",
         "balancer_outlier_ejections_total", "balancer_backend_ejected", "balancer_backend_weight", "balancer_backend_effective_weight",
         "balancer_backend_draining", "balancer_registrations_total", "balancer_control_plane_packets_total", "balancer_access_log_dropped_total",
         // Built in: ASP.NET Core, Kestrel, the backend HttpClient, the runtime, YARP.
-        "http_server_request_duration_seconds_bucket", "kestrel_active_connections", "http_client_request_duration_seconds_bucket",
+        "http_server_request_duration_seconds_bucket", "kestrel_active_connections", "http_client_open_connections",
         "dotnet_gc_collections_total", "yarp_proxy_requests_started_total",
     ];
 
