@@ -83,6 +83,10 @@ public sealed class StartupTests(ITestOutputHelper output) : IDisposable
     [InlineData("proxy: { limits: { max-request-headers-size: 2MB } }", null)]
     [InlineData("proxy: { drain-timeout: 0 }", null)]
     [InlineData("drain: { timeout: 0 }", null)]
+    [InlineData("observability: { logs: { format: yaml } }", "observability.logs.format")]
+    [InlineData("observability: { logs: { levels: { Balancer: loud } } }", "observability.logs.levels.Balancer")]
+    [InlineData("observability: { metrics: maybe }", "observability.metrics")]
+    [InlineData("observability: { metrics: false, logs: { format: text, levels: { Yarp: error } } }", null)]
     public async Task ValuesValidationAccepts_StartAndServe_OrAreRejectedWithKeyAndLine(string yaml, string? rejectedKey)
     {
         await File.WriteAllTextAsync(Path.Combine(_directory, "config.yaml"), "admin: { bind: 127.0.0.1 }\n" + yaml.Replace("proxy: {", "proxy: { bind: 127.0.0.1,", StringComparison.Ordinal));
