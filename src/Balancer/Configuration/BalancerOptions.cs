@@ -66,7 +66,15 @@ public sealed record ObservabilityOptions
 
     /// <summary>Minimum levels by category prefix (<c>Balancer.Health</c>, <c>Yarp</c>, ...), over the defaults.</summary>
     public IReadOnlyDictionary<string, LogLevel> LogLevels { get; init; } = new Dictionary<string, LogLevel>();
+
+    /// <summary>OpenTelemetry tracing; null when off.</summary>
+    public TracingOptions? Tracing { get; init; }
 }
+
+/// <summary>Where spans go, and how many.</summary>
+/// <param name="OtlpEndpoint">An OTLP/HTTP receiver's base address; spans are posted to <c>v1/traces</c> under it.</param>
+/// <param name="SampleRatio">The share of traces kept when the client did not say (its <c>traceparent</c> decides otherwise).</param>
+public sealed record TracingOptions(Uri OtlpEndpoint, double SampleRatio);
 
 /// <summary>HTTP or HTTPS on the proxy listener.</summary>
 public enum ProxyProtocol

@@ -58,6 +58,27 @@ public static partial class ConfigLoader
         ["warning"] = LogLevel.Warning, ["warn"] = LogLevel.Warning, ["error"] = LogLevel.Error, ["critical"] = LogLevel.Critical, ["none"] = LogLevel.None,
     };
 
+    /// <summary><c>observability.tracing: { enabled: true, otlp-endpoint: http://127.0.0.1:4318, sample-ratio: 0.1 }</c>.</summary>
+    private static TracingOptions? ReadTracing(ConfigSection tracing)
+    {
+        var enabled = tracing.Value("enabled", false, ValueParsers.Bool);
+        var endpoint = tracing.Value("otlp-endpoint", new Uri("http://127.0.0.1:4318/"), HttpUrl);
+        var ratio = tracing.Value("sample-ratio", 1.0, ValueParsers.Fraction);
+        return enabled ? new TracingOptions(endpoint, ratio) : null;
+    }
+
+    private static bool HttpUrl(string raw, out Uri value, out string error)
+    {
+        if (Uri.TryCreate(raw.EndsWith('/') ? raw : raw + "/", UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" && uri.Query.Length == 0)
+        {
+            (value, error) = (uri, "");
+            return true;
+        }
+
+        (value, error) = (null!, $"'{raw}' is not an http:// or https:// URL (an OTLP/HTTP receiver, e.g. http://127.0.0.1:4318)");
+        return false;
+    }
+
     /// <summary><c>observability.logs.levels: { Balancer.Health: debug, Yarp: warning }</c>: a level per category prefix.</summary>
     private static Dictionary<string, LogLevel> ReadLogLevels(ConfigSection levels)
     {
@@ -234,6 +255,7 @@ public static partial class ConfigLoader
             HttpClientRequestMetrics = observability.Value("http-client-request-metrics", false, ValueParsers.Bool),
             JsonLogs = observability.Section("logs").Value("format", false, ValueParsers.OneOf(LogFormats)),
             LogLevels = ReadLogLevels(observability.Section("logs").Section("levels")),
+            Tracing = ReadTracing(observability.Section("tracing")),
         };
 
         var balancing = root.Section("load-balancing");

@@ -169,6 +169,11 @@ public static partial class BalancerApp
         {
             MetricsExport.Add(services, options.Observability);
         }
+
+        if (options.Observability.Tracing is { } tracing)
+        {
+            TracingSetup.Add(services, tracing);
+        }
         services.AddSingleton(sp => new BackendRegistry(options, store, sp.GetRequiredService<IRoutingPublisher>(), sp.GetRequiredService<ILogger<BackendRegistry>>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<OwnListeners>(), sp.GetRequiredService<EventFeed>(), sp.GetRequiredService<BalancerMetrics>()));
         services.AddSingleton(sp => new ActiveHealthChecker(
             sp.GetRequiredService<BackendRegistry>(),

@@ -1,0 +1,95 @@
+using System.Collections.Concurrent;
+using System.Text;
+using Balancer.Tests.Kit;
+using FakeBackends;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Xunit.Abstractions;
+
+namespace Balancer.Tests.Integration.Observability;
+
+/// <summary>OpenTelemetry tracing, exported over OTLP/HTTP to a receiver on loopback, with the context passed to backends.</summary>
+public sealed class TracingTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task EachTry_IsASpan_WithBackendAttemptAndOutcome_ExportedOverOtlp_AndTheBackendGetsTheTraceparent()
+    {
+        await using var receiver = await OtlpReceiver.StartAsync();
+        await using var backends = await Backends.StartAsync(2);
+        await using var lb = await TestBalancer.StartAsync($$"""
+            BalanceHub: { algorithm: round-robin }
+            health-checks: { enabled: false }
+            outlier-detection: { enabled: false }
+            observability: { tracing: { enabled: true, otlp-endpoint: "{{receiver.Address}}" } }
+            {{TestBalancer.BackendsYaml(backends.All)}}
+            """, output);
+        await backends[1].KillAsync(); // half the requests meet it first and are retried: two tries, two spans
+        const string traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+        var echoes = new List<EchoBody>();
+        // A client that sends the traceparent it is given: this process listens to HttpClient spans (the balancer's
+        // tracing runs in it), and a propagating client would start a trace of its own.
+        using var client = new HttpClient(new SocketsHttpHandler { ActivityHeadersPropagator = null }) { BaseAddress = lb.Running.ProxyUri };
+        for (var i = 0; i < 4; i++)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"/traced/{i}");
+            request.Headers.Add("traceparent", $"00-{traceId}-00f067aa0ba902b7-01");
+            using var response = await client.SendAsync(request);
+            response.EnsureSuccessStatusCode();
+            echoes.Add((await System.Net.Http.Json.HttpContentJsonExtensions.ReadFromJsonAsync(response.Content, FakeBackendJson.Default.EchoBody))!);
+        }
+
+        // The backend was sent the client's trace, with the balancer's span as the parent.
+        Assert.All(echoes, e =>
+        {
+            var sent = e.Headers.First(h => h.Key.Equals("traceparent", StringComparison.OrdinalIgnoreCase)).Value;
+            Assert.StartsWith($"00-{traceId}-", sent, StringComparison.Ordinal);
+            Assert.DoesNotContain("00f067aa0ba902b7", sent, StringComparison.Ordinal);
+        });
+
+        var id = Convert.FromHexString(traceId);
+        await Eventually.TrueAsync(() => receiver.Has(id) && receiver.Has("proxy try") && receiver.Has(Address(backends[1])) && receiver.Has("balancer.attempt") && receiver.Has("error"),
+            "the spans, with the dead backend's failed try, to reach the OTLP receiver");
+        Assert.True(receiver.Has(Address(backends[0])));
+        Assert.True(receiver.Has("/traced/"));
+    }
+
+    private static string Address(FakeBackend backend) => backend.Address.ToString().TrimEnd('/');
+
+    /// <summary>An OTLP/HTTP receiver: keeps every protobuf body posted to /v1/traces (strings in it are plain UTF-8).</summary>
+    private sealed class OtlpReceiver : IAsyncDisposable
+    {
+        private readonly WebApplication _app;
+        private readonly ConcurrentQueue<byte[]> _bodies = new();
+
+        private OtlpReceiver(WebApplication app) => _app = app;
+
+        public Uri Address => new(_app.Urls.First());
+
+        public static async Task<OtlpReceiver> StartAsync()
+        {
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.Logging.ClearProviders();
+            builder.WebHost.UseUrls("http://127.0.0.1:0");
+            var app = builder.Build();
+            var receiver = new OtlpReceiver(app);
+            app.MapPost("/v1/traces", async (HttpRequest request) =>
+            {
+                using var body = new MemoryStream();
+                await request.Body.CopyToAsync(body);
+                receiver._bodies.Enqueue(body.ToArray());
+                return Results.Bytes([], "application/x-protobuf");
+            });
+            await app.StartAsync();
+            return receiver;
+        }
+
+        public bool Has(string text) => Has(Encoding.UTF8.GetBytes(text));
+
+        public bool Has(byte[] bytes) => _bodies.Any(b => b.AsSpan().IndexOf(bytes) >= 0);
+
+        public async ValueTask DisposeAsync() => await _app.DisposeAsync();
+    }
+}
