@@ -122,7 +122,7 @@ internal static class ObservabilityEndpoints
         using var _ = subscription;
         using var ending = CancellationTokenSource.CreateLinkedTokenSource(aborted, stopping, enumeration);
         var cancellationToken = ending.Token;
-        // A comment first, so the client (and any proxy on the way) sees the stream open before the first event.
+        // A first event at once, so the client (and any proxy on the way) sees the stream open before anything happens.
         yield return new SseItem<string>("subscribed", "hello");
         while (true)
         {

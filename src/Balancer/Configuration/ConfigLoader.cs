@@ -49,7 +49,6 @@ public static partial class ConfigLoader
         ?? environment.GetValueOrDefault(EnvironmentPrefix + "CONFIG")
         ?? DefaultPath;
 
-    /// <summary>Loads from the process's own command line and environment.</summary>
     private static readonly Dictionary<string, bool> LogFormats = new(StringComparer.OrdinalIgnoreCase) { ["text"] = false, ["json"] = true };
 
     private static readonly Dictionary<string, LogLevel> Levels = new(StringComparer.OrdinalIgnoreCase)
@@ -91,6 +90,7 @@ public static partial class ConfigLoader
         return read;
     }
 
+    /// <summary>Loads from the process's own command line and environment.</summary>
     public static ConfigLoadResult Load(string[] args)
     {
         var environment = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()

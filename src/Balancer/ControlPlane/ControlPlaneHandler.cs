@@ -167,7 +167,7 @@ internal sealed partial class ControlPlaneHandler(BalancerOptions options, Backe
             { Drain: true } => new RegistryChange.Drain(address),
             _ => new RegistryChange.Deregister(address, request.Paths, request.Clients),
         };
-        var result = await registry.ApplyAsync(change).ConfigureAwait(false);
+        var result = await registry.ApplyAsync(change, "control-plane").ConfigureAwait(false);
         var message = result.Succeeded ? await health.AnswerAsync(result, CancellationToken.None).ConfigureAwait(false) : result.Message;
         LogChange(logger, peer, request.Action, result.Succeeded, message);
         metrics.ControlPlanePacket(request switch { { Action: ControlAction.Add } => "add", { Drain: true } => "drain", _ => "remove" }, result.Succeeded ? "applied" : "refused");

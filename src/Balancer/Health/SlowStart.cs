@@ -57,12 +57,13 @@ internal sealed class SlowStart(TimeSpan window, TimeProvider time, EventFeed? e
         events!.Publish(EventKinds.SlowStart, pool, address, $"ramping up over {ValueParsers.FormatDuration(window)}");
         var timer = time.CreateTimer(_ =>
         {
-            if (_joined.TryGetValue(destination, out var current) && ReferenceEquals(current, joined))
+            if (_joined.TryGetValue(destination, out var current) && ReferenceEquals(current, joined)
+                && _available.TryGetValue(pool, out var available) && available.Contains(destination))
             {
                 events.Publish(EventKinds.SlowStartEnd, pool, address, "full share of traffic");
             }
         }, null, window, Timeout.InfiniteTimeSpan);
-        // Kept alive (an unreferenced timer may never fire) for as long as the backend's state is, one per backend.
+        // One per backend, replaced when it ramps again.
         if (_rampEnds.TryGetValue(destination, out var previous))
         {
             previous.Dispose();

@@ -17,6 +17,7 @@ using Microsoft.Data.Sqlite;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 using Yarp.ReverseProxy;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
@@ -165,6 +166,11 @@ public static partial class BalancerApp
         services.AddSingleton<EventFeed>();
         services.AddSingleton<BackendStates>();
         services.AddSingleton<BackendGauges>();
+        if (options.Observability.Metrics || options.Observability.Tracing is not null)
+        {
+            services.AddOpenTelemetry().ConfigureResource(resource => resource.AddService("balancer"));
+        }
+
         if (options.Observability.Metrics)
         {
             MetricsExport.Add(services, options.Observability);

@@ -18,19 +18,23 @@ internal sealed class BackendStates(BackendRegistry registry, IProxyStateLookup 
             proxy.TryGetCluster(pool.Name, out var cluster);
             foreach (var backend in pool.Backends)
             {
-                yield return View(backend, cluster);
+                yield return View(backend, cluster, pool.Settings.HealthChecks.Enabled);
             }
         }
     }
 
     public BackendView? Find(string address) =>
         registry.Current.Pools.SelectMany(p => p.Backends).FirstOrDefault(b => b.Address.Equals(address, StringComparison.OrdinalIgnoreCase)) is { } backend
-            ? View(backend, proxy.TryGetCluster(backend.Pool, out var cluster) ? cluster : null)
+            ? View(backend)
             : null;
 
-    public BackendView View(BackendEntry backend) => View(backend, proxy.TryGetCluster(backend.Pool, out var cluster) ? cluster : null);
+    public BackendView View(BackendEntry backend) => View(
+        backend,
+        proxy.TryGetCluster(backend.Pool, out var cluster) ? cluster : null,
+        registry.Current.Pools.FirstOrDefault(p => p.Name.Equals(backend.Pool, StringComparison.OrdinalIgnoreCase))?.Settings.HealthChecks.Enabled ?? false);
 
-    private BackendView View(BackendEntry backend, ClusterState? cluster)
+    /// <param name="checkedActively">Its pool probes it: until a probe passes (health unknown) it takes no traffic.</param>
+    private BackendView View(BackendEntry backend, ClusterState? cluster, bool checkedActively)
     {
         DestinationState? destination = null;
         cluster?.Destinations.TryGetValue(backend.Address, out destination);
@@ -44,7 +48,7 @@ internal sealed class BackendStates(BackendRegistry registry, IProxyStateLookup 
             backend.Pool,
             backend.Weight,
             backend.Weight * share,
-            health != BackendHealth.Unhealthy && !ejected,
+            (health == BackendHealth.Healthy || (health == BackendHealth.Unknown && !checkedActively)) && !ejected,
             health.ToString().ToLowerInvariant(),
             probes?.Reason,
             probes?.LastProbe,
@@ -69,7 +73,7 @@ internal sealed class BackendStates(BackendRegistry registry, IProxyStateLookup 
 
 /// <summary>A backend as the admin API shows it.</summary>
 /// <param name="EffectiveWeight">The weight it takes traffic with now: lower while it ramps up after joining or recovering (slow start).</param>
-/// <param name="Healthy">False once a health check has failed it or outlier detection has ejected it.</param>
+/// <param name="Healthy">Takes traffic as far as health goes: not failed by its probes (nor unprobed yet, where they run), not ejected.</param>
 /// <param name="Health">Active checks: healthy, unhealthy, or unknown (not probed yet, or checks off).</param>
 /// <param name="HealthReason">The probe that made it so, e.g. "GET /health: 503, expected 200-399 (2 failures in a row)".</param>
 /// <param name="LastProbe">The latest probe's outcome.</param>

@@ -43,7 +43,7 @@ internal sealed class BalancerMetrics
         _budgetRefusals = Meter.CreateCounter<long>("balancer.retry.budget.refusals", "{retry}", "Retries the pool's retry budget refused, by pool");
         _healthTransitions = Meter.CreateCounter<long>("balancer.health.transitions", "{transition}", "Active health state changes, by pool, backend and state reached (up, down)");
         _ejections = Meter.CreateCounter<long>("balancer.outlier.ejections", "{ejection}", "Backends ejected by outlier detection, by pool and backend");
-        _registrations = Meter.CreateCounter<long>("balancer.registrations", "{change}", "Registry changes asked for, by source, operation and result");
+        _registrations = Meter.CreateCounter<long>("balancer.registrations", "{change}", "Registry changes asked for, by who asked (api, control-plane, drain), operation and result");
         _controlPlanePackets = Meter.CreateCounter<long>("balancer.control_plane.packets", "{packet}", "Control-plane packets, by action (add, remove, drain; unknown when unreadable, connection for a refused peer) and result");
     }
 

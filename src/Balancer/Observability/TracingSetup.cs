@@ -2,7 +2,6 @@ using System.Diagnostics;
 using Balancer.Configuration;
 using Balancer.Hosting;
 using OpenTelemetry.Exporter;
-using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
 
 namespace Balancer.Observability;
@@ -18,12 +17,11 @@ internal static class TracingSetup
 {
     public static void Add(IServiceCollection services, TracingOptions options) =>
         services.AddOpenTelemetry()
-            .ConfigureResource(resource => resource.AddService("balancer"))
             .WithTracing(tracing => tracing
                 .SetSampler(new ParentBasedSampler(new TraceIdRatioBasedSampler(options.SampleRatio)))
                 .AddSource(Tracing.SourceName)
                 .AddAspNetCoreInstrumentation(o => o.Filter = context => Listeners.Of(context) == ListenerKind.Proxy)
-                .AddHttpClientInstrumentation(o => o.FilterHttpRequestMessage = _ => Activity.Current?.Source.Name == Tracing.SourceName)
+                .AddHttpClientInstrumentation(o => o.FilterHttpRequestMessage = _ => Activity.Current?.Parent?.Source.Name == Tracing.SourceName) // its own activity is current: a try's, not a probe's
                 .AddOtlpExporter(o =>
                 {
                     o.Protocol = OtlpExportProtocol.HttpProtobuf;

@@ -30,6 +30,9 @@ internal sealed class AttemptFeature
     /// <summary>The retryable status the response transform held back, so the request can go elsewhere.</summary>
     public int? HeldBackStatus { get; set; }
 
+    /// <summary>This try's answer was worth a retry, but the pool's retry budget refused it.</summary>
+    public bool BudgetRefused { get; set; }
+
     /// <summary>
     /// True when this try ran out of its response-headers timeout (the client still waiting): known from the moment
     /// it happens, so the steps inside the try (passive health) see it too.
@@ -42,6 +45,7 @@ internal sealed class AttemptFeature
         _client = client;
         _timedOut = false;
         HeldBackStatus = null;
+        BudgetRefused = false;
     }
 
     /// <summary>Response headers arrived: the rest of the response is governed by the activity timeout alone.</summary>

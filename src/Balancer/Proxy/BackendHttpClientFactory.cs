@@ -12,6 +12,6 @@ internal sealed class BackendHttpClientFactory(BalancerOptions options, IMeterFa
     {
         base.ConfigureHandler(context, handler);
         handler.ConnectTimeout = options.Proxy.ConnectTimeout;
-        handler.MeterFactory = meters; // its http.client.* metrics are this balancer's, not the process's
+        handler.MeterFactory = meters; // its http.client.* instruments come from this balancer's meter factory
     }
 }

@@ -72,6 +72,11 @@ internal sealed partial class RetryStep(BalancerOptions options, TimeProvider ti
             }
 
             var heldBack = attempt.HeldBackStatus is not null; // the response transform was granted a retry for it
+            if (attempt.BudgetRefused)
+            {
+                metrics.BudgetRefusal(cluster.ClusterId); // the status went to the client, so nothing below runs
+            }
+
             if (client.IsCancellationRequested || context.Response.HasStarted)
             {
                 if (heldBack)
@@ -158,6 +163,12 @@ internal sealed partial class RetryStep(BalancerOptions options, TimeProvider ti
             : attempt.HeldBackStatus is not null || context.Response.StatusCode >= 500 ? TryOutcomes.Status5xx
             : TryOutcomes.Success;
         var address = destination.Model.Config.Address;
+        if (outcome == TryOutcomes.Error && context.Response.HasStarted)
+        {
+            // Cut off after the client had the headers: no retry, no error status; the access log shows what was sent.
+            LogCutOff(logger, context.Request.Method, context.Request.Path.Value ?? "/", address, context.Features.Get<IForwarderErrorFeature>()?.Exception?.Message ?? "transport error");
+        }
+
         metrics.Try(cluster.ClusterId, address, outcome, elapsed);
         stats.Try(destination, outcome is not (TryOutcomes.Success or TryOutcomes.Cancelled), elapsed);
         if (span is not null)
@@ -210,6 +221,9 @@ internal sealed partial class RetryStep(BalancerOptions options, TimeProvider ti
 
         return false;
     }
+
+    [LoggerMessage(EventId = 6003, Level = LogLevel.Warning, Message = "{Method} {Path}: {Backend} failed after the response began; the client got a cut-off response ({Reason})")]
+    private static partial void LogCutOff(ILogger logger, string method, string path, string backend, string reason);
 
     [LoggerMessage(EventId = 6001, Level = LogLevel.Debug, Message = "{Method} {Path}: {Backend} failed ({Reason}); try {Try} goes elsewhere")]
     private static partial void LogRetry(ILogger logger, string method, string path, string backend, string reason, int @try);

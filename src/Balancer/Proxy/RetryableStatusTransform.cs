@@ -19,11 +19,17 @@ internal sealed class RetryableStatusTransform(RetryOptions retries) : ResponseT
         }
 
         attempt.HeadersArrived();
-        if (context.ProxyResponse is { } response && attempt.StatusRetryAllowed
-            && retries.OnStatus.Contains((int)response.StatusCode) && attempt.Budget.TryTake())
+        if (context.ProxyResponse is { } response && attempt.StatusRetryAllowed && retries.OnStatus.Contains((int)response.StatusCode))
         {
-            context.SuppressResponseBody = true;
-            attempt.HeldBackStatus = (int)response.StatusCode;
+            if (attempt.Budget.TryTake())
+            {
+                context.SuppressResponseBody = true;
+                attempt.HeldBackStatus = (int)response.StatusCode;
+            }
+            else
+            {
+                attempt.BudgetRefused = true; // the status goes to the client; counted by RetryStep
+            }
         }
 
         return ValueTask.CompletedTask;

@@ -77,13 +77,13 @@ public sealed partial class BackendRegistry : IAsyncDisposable
     public event Action<RoutingSnapshot>? Published;
 
     /// <summary>Queues a change and completes when it is stored and live, or has been refused.</summary>
-    public async Task<ChangeResult> ApplyAsync(RegistryChange change, CancellationToken cancellationToken = default)
+    public Task<ChangeResult> ApplyAsync(RegistryChange change, CancellationToken cancellationToken = default) => ApplyAsync(change, "api", cancellationToken);
+
+    /// <param name="requester">Who asked, for the metrics: <c>api</c>, <c>control-plane</c>, <c>drain</c> (a drain that ended).</param>
+    public async Task<ChangeResult> ApplyAsync(RegistryChange change, string requester, CancellationToken cancellationToken = default)
     {
-        var source = change is RegistryChange.Register register ? register.Source
-            : Volatile.Read(ref _registered).TryGetValue(change.Address, out var existing) ? existing.Source
-            : BackendSource.Config;
         var result = await QueueAsync(change, cancellationToken).ConfigureAwait(false);
-        _metrics?.Registration(BackendStates.SourceName(source), OperationName(change), result.Outcome.ToString().ToLowerInvariant());
+        _metrics?.Registration(requester, OperationName(change), result.Outcome.ToString().ToLowerInvariant());
         return result;
     }
 

@@ -57,7 +57,7 @@ public sealed partial class DrainMonitor(BackendRegistry registry, IProxyStateLo
                     var late = time.GetUtcNow() >= deadline;
                     if (inFlight == 0 || late)
                     {
-                        var result = await registry.ApplyAsync(new RegistryChange.Deregister(backend.Address, [], []), _stopping.Token).ConfigureAwait(false);
+                        var result = await registry.ApplyAsync(new RegistryChange.Deregister(backend.Address, [], []), "drain", _stopping.Token).ConfigureAwait(false);
                         LogDrained(logger, backend.Address, late ? $"drain timeout, {inFlight} request(s) still in flight" : "idle", result.Message);
                         if (result.Outcome is not ChangeOutcome.Failed)
                         {

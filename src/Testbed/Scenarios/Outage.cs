@@ -36,7 +36,7 @@ public sealed record Outage(
                 var (outBefore, _) = StateAt(own, down);
                 TimeSpan? detected = outBefore ? down : null;
                 string? detectedBy = outBefore ? "already out of rotation" : null;
-                if (!outBefore && own.FirstOrDefault(e => e.At >= down && e.At < (up ?? end) && e.Kind is "down" or "ejected") is { } taken)
+                if (!outBefore && own.FirstOrDefault(e => e.At >= down && e.At < (up ?? end) && e.Kind is "down" or "ejected" or "drain-start" or "removed") is { } taken)
                 {
                     (detected, detectedBy) = (taken.At, taken.Describe());
                 }
@@ -45,7 +45,7 @@ public sealed record Outage(
                 if (up is { } back && detected is not null)
                 {
                     var (outAtUp, _) = StateAt(own, back);
-                    readmitted = !outAtUp ? back : own.Where(e => e.At >= back && e.At < next && e.Kind is "up" or "returned").Select(e => (TimeSpan?)e.At)
+                    readmitted = !outAtUp ? back : own.Where(e => e.At >= back && e.At < next && e.Kind is "up" or "returned" or "registered").Select(e => (TimeSpan?)e.At)
                         .FirstOrDefault(at => !StateAt(own, at!.Value, inclusive: true).Out);
                 }
 
@@ -56,10 +56,14 @@ public sealed record Outage(
         return [.. judged.OrderBy(o => o.Down).ThenBy(o => o.Backend, StringComparer.Ordinal)];
     }
 
-    /// <summary>Whether the balancer held the backend out of rotation at <paramref name="at"/>: down by its probes, or ejected.</summary>
+    /// <summary>
+    /// Whether the balancer held the backend out of rotation at <paramref name="at"/>: down by its probes, ejected, or
+    /// draining or removed (a stop deregisters first). A registration brings it back; with active checks its first
+    /// probe follows within moments, and a failed one is a <c>down</c> of its own.
+    /// </summary>
     private static (bool Out, bool Ejected) StateAt(List<BalancerSideEvent> events, TimeSpan at, bool inclusive = false)
     {
-        bool down = false, ejected = false;
+        bool down = false, ejected = false, gone = false;
         foreach (var e in events.TakeWhile(e => inclusive ? e.At <= at : e.At < at))
         {
             switch (e.Kind)
@@ -68,10 +72,11 @@ public sealed record Outage(
                 case "up": down = false; break;
                 case "ejected": ejected = true; break;
                 case "returned": ejected = false; break;
-                case "removed": (down, ejected) = (false, false); break;
+                case "drain-start" or "removed": gone = true; break;
+                case "registered": (gone, down, ejected) = (false, false, false); break;
             }
         }
 
-        return (down || ejected, ejected);
+        return (down || ejected || gone, ejected);
     }
 }

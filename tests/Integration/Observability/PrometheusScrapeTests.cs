@@ -104,6 +104,32 @@ public sealed class PrometheusScrapeTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task AStatusTheBudgetWillNotRetry_IsCountedAsARefusal_AndGoesToTheClient()
+    {
+        await using var backends = await Backends.StartAsync(2, (_, o) => o with { Behaviors = BehaviorCatalog.From("fail: { status: 503 }") });
+        // A pool of its own, so no other balancer in this test process can add to its series.
+        await using var lb = await TestBalancer.StartAsync($$"""
+            BalanceHub: { algorithm: round-robin }
+            retries: { budget-percent: 0 }
+            outlier-detection: { enabled: false }
+            pools:
+              - name: refusals
+                paths: [/r]
+                backends: [{ address: "{{backends[0].Address}}" }, { address: "{{backends[1].Address}}" }]
+            """, output);
+
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, (await lb.Client.GetAsync("/r/x")).StatusCode);
+        }
+
+        var text = await lb.Admin.GetStringAsync("/metrics");
+        var line = text.Split('\n').Single(l => l.StartsWith("balancer_retry_budget_refusals_total{", StringComparison.Ordinal) && l.Contains("pool=\"refusals\"", StringComparison.Ordinal));
+        Assert.EndsWith(" 5", line, StringComparison.Ordinal);
+        Assert.DoesNotContain(text.Split('\n'), l => l.StartsWith("balancer_retries_total{", StringComparison.Ordinal) && l.Contains("pool=\"refusals\"", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Metrics_NeedTheToken_AndCanBeTurnedOff()
     {
         await using var withToken = await TestBalancer.StartAsync($"admin: {{ token: {Token} }}", output);

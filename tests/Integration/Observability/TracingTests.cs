@@ -41,17 +41,21 @@ public sealed class TracingTests(ITestOutputHelper output)
             echoes.Add((await System.Net.Http.Json.HttpContentJsonExtensions.ReadFromJsonAsync(response.Content, FakeBackendJson.Default.EchoBody))!);
         }
 
-        // The backend was sent the client's trace, with the balancer's span as the parent.
-        Assert.All(echoes, e =>
+        // The backend was sent the client's trace, sampled, with a span of the balancer's as the parent.
+        var parents = echoes.Select(e =>
         {
             var sent = e.Headers.First(h => h.Key.Equals("traceparent", StringComparison.OrdinalIgnoreCase)).Value;
             Assert.StartsWith($"00-{traceId}-", sent, StringComparison.Ordinal);
+            Assert.EndsWith("-01", sent, StringComparison.Ordinal);
             Assert.DoesNotContain("00f067aa0ba902b7", sent, StringComparison.Ordinal);
-        });
+            return Convert.FromHexString(sent.Split('-')[2]);
+        }).ToList();
 
         var id = Convert.FromHexString(traceId);
-        await Eventually.TrueAsync(() => receiver.Has(id) && receiver.Has("proxy try") && receiver.Has(Address(backends[1])) && receiver.Has("balancer.attempt") && receiver.Has("error"),
-            "the spans, with the dead backend's failed try, to reach the OTLP receiver");
+        await Eventually.TrueAsync(() => receiver.Has(id) && receiver.Has("proxy try") && receiver.Has(Address(backends[1])) && receiver.Has("balancer.attempt") && receiver.Has("error")
+                && parents.All(receiver.Has),
+            "the spans, with the dead backend's failed try and the span each backend was given as parent, to reach the OTLP receiver");
+        Assert.True(receiver.Has("System.Net.Http")); // the backend HttpClient's spans: those parents
         Assert.True(receiver.Has(Address(backends[0])));
         Assert.True(receiver.Has("/traced/"));
     }

@@ -2,7 +2,7 @@
 // No framework and nothing from the network but this balancer's own admin API.
 "use strict";
 
-const state = { token: sessionStorage.getItem("balancer-token") || "", previous: null, backends: new Map(), eventsOpen: false };
+const state = { token: sessionStorage.getItem("balancer-token") || "", previous: null, backends: new Map(), eventsOpen: false, lastEventId: 0, polling: false };
 const $ = (selector) => document.querySelector(selector);
 
 function headers(json) {
@@ -63,6 +63,7 @@ function stateOf(b) {
 function render(stats) {
   const now = performance.now();
   const previous = state.previous;
+  if (previous && stats.uptimeSeconds < previous.stats.uptimeSeconds) state.lastEventId = 0; // a new process numbers its events from 1
   const elapsed = previous ? (now - previous.at) / 1000 : 0;
   const before = new Map(previous ? previous.stats.backends.map((b) => [b.url, b]) : []);
   const rate = previous && elapsed > 0 ? (stats.totalRequests - previous.stats.totalRequests) / elapsed : 0;
@@ -119,12 +120,16 @@ function render(stats) {
 }
 
 async function poll() {
+  if (state.polling) return; // the last one is still waiting for its answer
+  state.polling = true;
   try {
     render(await api("GET", "/api/stats"));
     showError("poll", null);
     if (!state.eventsOpen) followEvents();
   } catch (error) {
     showError("poll", error);
+  } finally {
+    state.polling = false;
   }
 }
 
@@ -132,7 +137,8 @@ async function poll() {
 async function followEvents() {
   state.eventsOpen = true;
   try {
-    const response = await fetch("/events?since=0", { headers: headers(false) });
+    // After a reconnect, only what came since the last event seen (a restarted balancer numbers from 1 again).
+    const response = await fetch(`/events?since=${state.lastEventId}`, { headers: headers(false) });
     if (!response.ok) throw new Error(`GET /events: ${response.status}`);
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = "";
@@ -158,6 +164,8 @@ const bad = new Set(["down", "ejected", "removed", "drain-start"]);
 const good = new Set(["up", "returned", "registered", "slow-start-end", "drain-end"]);
 
 function onEvent(e) {
+  if (e.id <= state.lastEventId) return;
+  state.lastEventId = e.id;
   const item = document.createElement("li");
   item.className = bad.has(e.kind) ? "bad" : good.has(e.kind) ? "good" : "";
   item.dataset.kind = e.kind;
