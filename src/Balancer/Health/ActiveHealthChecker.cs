@@ -83,15 +83,19 @@ public sealed partial class ActiveHealthChecker : IAsyncDisposable
     /// <summary>
     /// Starts probing every backend and waits until each is settled: up, or refused or answered wrongly, or timed
     /// out <c>fall</c> times (a single timeout may be a cold start). So the balancer neither opens its doors before
-    /// it knows which backends are up nor waits long for dead ones: at most two probe timeouts and a second.
+    /// it knows which backends are up nor waits long for dead ones: at most <c>fall</c> probe timeouts, the intervals
+    /// between them, and a second.
     /// </summary>
     public async Task StartAsync()
     {
         _registry.Published += Follow;
         Follow(_registry.Current);
         var settled = _loops.Values.Select(l => l.Settled.Task).ToList();
-        var longest = _registry.Current.Pools.Select(p => p.Settings.HealthChecks.Timeout).DefaultIfEmpty(TimeSpan.Zero).Max();
-        await Task.WhenAny(Task.WhenAll(settled), Task.Delay(2 * longest + TimeSpan.FromSeconds(1), _time)).ConfigureAwait(false);
+        // Long enough for `fall` probes that time out, each after the interval (and its jitter) that follows the last:
+        // on a busy machine a first probe may time out where the second passes.
+        var longest = _registry.Current.Pools.Where(p => p.Settings.HealthChecks.Enabled).Select(p => p.Settings.HealthChecks)
+            .Select(c => (c.Fall * c.Timeout) + (Math.Max(0, c.Fall - 1) * c.Interval * 1.1)).DefaultIfEmpty(TimeSpan.Zero).Max();
+        await Task.WhenAny(Task.WhenAll(settled), Task.Delay(longest + TimeSpan.FromSeconds(1), _time)).ConfigureAwait(false);
     }
 
     /// <summary>Starts loops for backends that appeared and stops those of backends that left.</summary>
