@@ -65,6 +65,9 @@ public sealed class FakeBackend : IAsyncDisposable
     /// <summary>The port it listens on.</summary>
     public int Port => Address.Port;
 
+    /// <summary><see cref="Address"/> as the balancer writes it: <c>http://127.0.0.1:3001</c>, no trailing slash.</summary>
+    public string Origin => Address.ToString().TrimEnd('/');
+
     /// <summary>Requests received, <c>/health</c> probes not counted (including those still in progress).</summary>
     public long RequestCount => Interlocked.Read(ref _requests);
 

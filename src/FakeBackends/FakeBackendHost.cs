@@ -139,7 +139,7 @@ public sealed class FakeBackendHost : IAsyncDisposable
     }
 
     private static BackendInfo Info(FakeBackend backend) => new(
-        backend.Name, backend.Address.ToString().TrimEnd('/'), backend.State.ToString().ToLowerInvariant(),
+        backend.Name, backend.Origin, backend.State.ToString().ToLowerInvariant(),
         BehaviorCatalog.Describe(backend.Options.Behaviors), backend.RequestCount, backend.InFlight);
 
     public async ValueTask DisposeAsync()

@@ -1,3 +1,4 @@
+using System.Net.ServerSentEvents;
 using System.Text.Json;
 using System.Threading.Channels;
 
@@ -71,42 +72,18 @@ public sealed class EventSubscription : IAsyncDisposable
         try
         {
             using var _ = response;
-            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(_stop.Token));
-            string? name = null, id = null;
-            var data = new List<string>();
-            while (await reader.ReadLineAsync(_stop.Token) is { } line)
+            await foreach (var item in SseParser.Create(await response.Content.ReadAsStreamAsync(_stop.Token)).EnumerateAsync(_stop.Token))
             {
-                if (line.Length == 0)
+                var e = new SentEvent(item.EventType, item.Data, item.EventId);
+                if (e.Event != "hello")
                 {
-                    if (data.Count > 0)
+                    lock (_seen)
                     {
-                        var e = new SentEvent(name ?? "message", string.Join('\n', data), id);
-                        if (e.Event != "hello")
-                        {
-                            lock (_seen)
-                            {
-                                _seen.Add(e);
-                            }
-                        }
-
-                        _events.Writer.TryWrite(e);
+                        _seen.Add(e);
                     }
+                }
 
-                    (name, id) = (null, null);
-                    data.Clear();
-                }
-                else if (line.StartsWith("event: ", StringComparison.Ordinal))
-                {
-                    name = line["event: ".Length..];
-                }
-                else if (line.StartsWith("data: ", StringComparison.Ordinal))
-                {
-                    data.Add(line["data: ".Length..]);
-                }
-                else if (line.StartsWith("id: ", StringComparison.Ordinal))
-                {
-                    id = line["id: ".Length..];
-                }
+                _events.Writer.TryWrite(e);
             }
         }
         catch (Exception e) when (e is OperationCanceledException or IOException or HttpRequestException)

@@ -23,5 +23,8 @@ internal static class EventKinds
     public const string Updated = "updated";
     public const string Removed = "removed";
 
-    public static readonly IReadOnlyList<string> All = [Up, Down, Ejected, Returned, SlowStart, SlowStartEnd, DrainStart, DrainEnd, Registered, Updated, Removed];
+    private static readonly HashSet<string> All = [Up, Down, Ejected, Returned, SlowStart, SlowStartEnd, DrainStart, DrainEnd, Registered, Updated, Removed];
+
+    /// <summary>Whether an SSE event name is one of these (not the stream's <c>hello</c> or <c>dropped</c>).</summary>
+    public static bool Known(string name) => All.Contains(name);
 }

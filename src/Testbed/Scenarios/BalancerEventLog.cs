@@ -1,5 +1,7 @@
-using System.Globalization;
+using System.Net.ServerSentEvents;
 using System.Text.Json;
+using Balancer.Admin;
+using Balancer.Observability;
 
 namespace Testbed.Scenarios;
 
@@ -21,7 +23,7 @@ internal sealed class BalancerEventLog : IAsyncDisposable
 {
     private readonly HttpClient _admin;
     private readonly CancellationTokenSource _stop = new();
-    private readonly List<(DateTimeOffset Time, string Kind, string Backend, string Pool, string Reason)> _seen = [];
+    private readonly List<BalancerEvent> _seen = [];
     private readonly Task _reader;
     private readonly TaskCompletionSource _subscribed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -58,23 +60,14 @@ internal sealed class BalancerEventLog : IAsyncDisposable
             {
                 using var response = await _admin.GetAsync("/events?since=0", HttpCompletionOption.ResponseHeadersRead, _stop.Token).ConfigureAwait(false);
                 response.EnsureSuccessStatusCode();
-                using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(_stop.Token).ConfigureAwait(false));
                 _subscribed.TrySetResult();
-                while (await reader.ReadLineAsync(_stop.Token).ConfigureAwait(false) is { } line)
+                await foreach (var item in SseParser.Create(await response.Content.ReadAsStreamAsync(_stop.Token).ConfigureAwait(false)).EnumerateAsync(_stop.Token).ConfigureAwait(false))
                 {
-                    if (!line.StartsWith("data: {", StringComparison.Ordinal))
-                    {
-                        continue;
-                    }
-
-                    using var json = JsonDocument.Parse(line["data: ".Length..]);
-                    var e = json.RootElement;
-                    var item = (e.GetProperty("time").GetDateTimeOffset(), e.GetProperty("kind").GetString()!, e.GetProperty("backend").GetString()!);
-                    if (seen.Add(item))
+                    if (EventKinds.Known(item.EventType) && JsonSerializer.Deserialize(item.Data, ObservabilityJson.Default.BalancerEvent) is { } e && seen.Add((e.Time, e.Kind, e.Backend)))
                     {
                         lock (_seen)
                         {
-                            _seen.Add((item.Item1, item.Item2, item.Item3, e.GetProperty("pool").GetString()!, e.GetProperty("reason").GetString()!));
+                            _seen.Add(e);
                         }
                     }
                 }
@@ -106,5 +99,4 @@ internal sealed class BalancerEventLog : IAsyncDisposable
         _stop.Dispose();
     }
 
-    internal static string Seconds(TimeSpan t) => t.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture) + "s";
 }

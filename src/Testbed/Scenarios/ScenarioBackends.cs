@@ -29,9 +29,9 @@ internal sealed class ScenarioBackends(IReadOnlyList<BackendSpec> specs) : IAsyn
     public IReadOnlyDictionary<string, string> Addresses() => _running.ToDictionary(p => p.Key, p => Address(p.Key), StringComparer.Ordinal);
 
     /// <summary>Every backend started during the run (running or not now), with the address it had.</summary>
-    public IReadOnlyDictionary<string, string> AddressesEverStarted() => _running.ToDictionary(p => p.Key, p => p.Value.Address.ToString().TrimEnd('/'), StringComparer.Ordinal);
+    public IReadOnlyDictionary<string, string> AddressesEverStarted() => _running.ToDictionary(p => p.Key, p => p.Value.Origin, StringComparer.Ordinal);
 
-    public string Address(string name) => Get(name).Address.ToString().TrimEnd('/');
+    public string Address(string name) => Get(name).Origin;
 
     public FakeBackend Get(string name) =>
         _running.TryGetValue(name, out var backend) ? backend : throw new InvalidOperationException($"{name} has not been started (start: false, and no start event before this one)");

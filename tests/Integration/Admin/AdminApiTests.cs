@@ -22,7 +22,7 @@ public sealed class AdminApiTests(ITestOutputHelper output)
 
         var list = json.RootElement.EnumerateArray().ToList();
         Assert.Equal(2, list.Count);
-        Assert.Equal(backends[0].Address.ToString().TrimEnd('/'), list[0].GetProperty("address").GetString());
+        Assert.Equal(backends[0].Origin, list[0].GetProperty("address").GetString());
         Assert.Equal(3, list[0].GetProperty("weight").GetInt32());
         Assert.Equal("default", list[0].GetProperty("pool").GetString());
         Assert.Equal("config", list[0].GetProperty("source").GetString());

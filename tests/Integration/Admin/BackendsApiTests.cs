@@ -14,7 +14,7 @@ public sealed class BackendsApiTests(ITestOutputHelper output)
     {
         await using var backends = await Backends.StartAsync(1);
         await using var lb = await TestBalancer.StartAsync("", output);
-        var address = backends[0].Address.ToString().TrimEnd('/');
+        var address = backends[0].Origin;
 
         using var created = await lb.Admin.PostAsync("/backends", Json(new { address, weight = 2, paths = new[] { "/api" }, clients = new[] { "127.0.0.0/8" } }));
         Assert.Equal(HttpStatusCode.Created, created.StatusCode);

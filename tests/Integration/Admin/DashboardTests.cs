@@ -16,7 +16,7 @@ public sealed class DashboardTests(ITestOutputHelper output)
     {
         await using var backends = await Backends.StartAsync(3);
         await using var lb = await TestBalancer.StartAsync(Checks + TestBalancer.BackendsYaml(backends.All.Take(2)), output);
-        (await lb.Admin.PostAsJsonAsync("/backends", new { address = Address(backends[2]) })).EnsureSuccessStatusCode();
+        (await lb.Admin.PostAsJsonAsync("/backends", new { address = backends[2].Origin })).EnsureSuccessStatusCode();
         for (var i = 0; i < 30; i++)
         {
             (await lb.Client.GetAsync("/")).EnsureSuccessStatusCode();
@@ -45,7 +45,7 @@ public sealed class DashboardTests(ITestOutputHelper output)
         Assert.Contains("config.yaml", (await page.EvaluateAsync("document.querySelector('#error').textContent"))!.GetValue<string>(), StringComparison.Ordinal);
 
         await page.EvaluateAsync($"{Row(backends[2])}.querySelector('button[data-act=drain]').click()");
-        await Eventually.TrueAsync(async () => (await lb.Admin.GetAsync($"/backends/{Uri.EscapeDataString(Address(backends[2]))}")).StatusCode == HttpStatusCode.NotFound, "the drained backend to be removed");
+        await Eventually.TrueAsync(async () => (await lb.Admin.GetAsync($"/backends/{Uri.EscapeDataString(backends[2].Origin)}")).StatusCode == HttpStatusCode.NotFound, "the drained backend to be removed");
         await page.UntilAsync($"{Row(backends[2])} === null", "the drained backend's row to go");
 
         var screenshot = Path.Combine(lb.Directory, "dashboard.png");
@@ -68,7 +68,6 @@ public sealed class DashboardTests(ITestOutputHelper output)
         await page.UntilAsync("document.querySelectorAll('tbody tr').length === 1", "the backend's row once the token is given");
     }
 
-    private static string Address(global::FakeBackends.FakeBackend backend) => backend.Address.ToString().TrimEnd('/');
 
-    private static string Row(global::FakeBackends.FakeBackend backend) => $"document.querySelector('tr[data-backend=\"{Address(backend)}\"]')";
+    private static string Row(global::FakeBackends.FakeBackend backend) => $"document.querySelector('tr[data-backend=\"{backend.Origin}\"]')";
 }

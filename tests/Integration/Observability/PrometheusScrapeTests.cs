@@ -60,8 +60,8 @@ public sealed class PrometheusScrapeTests(ITestOutputHelper output)
         }
 
         await backends[2].KillAsync();
-        await Eventually.TrueAsync(async () => (await admin.GetStringAsync("/lb-metrics")).Contains($"\"url\":\"{Address(backends[2])}\",\"state\":\"unhealthy\"", StringComparison.Ordinal), "the killed backend to be marked down");
-        using (var created = await admin.PostAsJsonAsync("/backends", new { address = Address(backends[3]) }))
+        await Eventually.TrueAsync(async () => (await admin.GetStringAsync("/lb-metrics")).Contains($"\"url\":\"{backends[2].Origin}\",\"state\":\"unhealthy\"", StringComparison.Ordinal), "the killed backend to be marked down");
+        using (var created = await admin.PostAsJsonAsync("/backends", new { address = backends[3].Origin }))
         {
             Assert.Equal(HttpStatusCode.Created, created.StatusCode);
         }
@@ -87,12 +87,12 @@ public sealed class PrometheusScrapeTests(ITestOutputHelper output)
         }
 
         await Eventually.TrueAsync(async () => await SumAsync(prometheus, "balancer_requests_total") == requests, $"{requests} requests in balancer_requests_total");
-        Assert.Equal(2, await SumAsync(prometheus, $"balancer_tries_total{{backend=\"{Address(backends[1])}\",outcome=\"status_5xx\"}}"));
-        Assert.Equal(1, await SumAsync(prometheus, $"balancer_outlier_ejections_total{{backend=\"{Address(backends[1])}\"}}"));
+        Assert.Equal(2, await SumAsync(prometheus, $"balancer_tries_total{{backend=\"{backends[1].Origin}\",outcome=\"status_5xx\"}}"));
+        Assert.Equal(1, await SumAsync(prometheus, $"balancer_outlier_ejections_total{{backend=\"{backends[1].Origin}\"}}"));
         Assert.Equal(2, await SumAsync(prometheus, "balancer_retries_total{reason=\"status\"}"));
         Assert.Equal(0, await SumAsync(prometheus, "balancer_retry_budget_refusals_total"));
-        Assert.Equal(1, await SumAsync(prometheus, $"balancer_health_transitions_total{{backend=\"{Address(backends[2])}\",state=\"down\"}}"));
-        Assert.Equal(1, await SumAsync(prometheus, $"balancer_backend_health{{backend=\"{Address(backends[2])}\",state=\"unhealthy\"}}"));
+        Assert.Equal(1, await SumAsync(prometheus, $"balancer_health_transitions_total{{backend=\"{backends[2].Origin}\",state=\"down\"}}"));
+        Assert.Equal(1, await SumAsync(prometheus, $"balancer_backend_health{{backend=\"{backends[2].Origin}\",state=\"unhealthy\"}}"));
         Assert.Equal(1, await SumAsync(prometheus, "balancer_registrations_total{source=\"api\",operation=\"register\",result=\"applied\"}"));
         Assert.Equal(1, await SumAsync(prometheus, "balancer_registrations_total{source=\"control-plane\",operation=\"register\",result=\"applied\"}"));
         Assert.Equal(1, await SumAsync(prometheus, "balancer_control_plane_packets_total{action=\"add\",result=\"applied\"}"));
@@ -149,7 +149,6 @@ public sealed class PrometheusScrapeTests(ITestOutputHelper output)
         Assert.Equal(HttpStatusCode.NotFound, disabled.StatusCode);
     }
 
-    private static string Address(global::FakeBackends.FakeBackend backend) => backend.Address.ToString().TrimEnd('/');
 
     private static async Task<double> SumAsync(PrometheusServer prometheus, string selector) =>
         (await prometheus.QueryAsync($"sum({selector})")) is [var only] ? only.Value : 0;

@@ -66,14 +66,14 @@ public sealed class StatsAndEventsTests(ITestOutputHelper output)
         Assert.True(m.GetProperty("avg_latency_ms").GetDouble() > 0);
         Assert.True(m.GetProperty("uptime_seconds").GetInt64() >= 0);
         var byUrl = m.GetProperty("backends").EnumerateArray().ToDictionary(b => b.GetProperty("url").GetString()!);
-        var dead = byUrl[Address(backends[2])];
+        var dead = byUrl[backends[2].Origin];
         Assert.Equal("unhealthy", dead.GetProperty("state").GetString());
         // Every try the dead backend failed was retried once, on a live one: the client saw none of it.
         Assert.InRange(m.GetProperty("retry_attempts").GetInt64(), 1, 20);
         Assert.Equal(dead.GetProperty("total_failures").GetInt64(), m.GetProperty("retry_attempts").GetInt64());
         Assert.Equal(50 + m.GetProperty("retry_attempts").GetInt64(), byUrl.Values.Sum(b => b.GetProperty("total_requests").GetInt64()));
         Assert.All(byUrl.Values, b => Assert.InRange(b.GetProperty("last_checked").GetDateTimeOffset(), DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.AddSeconds(5)));
-        Assert.Equal(0, byUrl[Address(backends[0])].GetProperty("total_failures").GetInt64());
+        Assert.Equal(0, byUrl[backends[0].Origin].GetProperty("total_failures").GetInt64());
     }
 
     [Fact]
@@ -114,32 +114,32 @@ public sealed class StatsAndEventsTests(ITestOutputHelper output)
 
         var killed = DateTimeOffset.UtcNow;
         await backends[1].KillAsync();
-        var down = await events.NextAsync("down", Address(backends[1]));
+        var down = await events.NextAsync("down", backends[1].Origin);
         Assert.Equal("default", down.Pool);
         Assert.Contains("2 failures in a row", down.Reason, StringComparison.Ordinal);
         Assert.InRange(down.Time, killed, killed.AddSeconds(30));
 
         await backends[1].RestartAsync();
-        var up = await events.NextAsync("up", Address(backends[1]));
+        var up = await events.NextAsync("up", backends[1].Origin);
         Assert.Contains("2 successes in a row", up.Reason, StringComparison.Ordinal);
 
-        (await lb.Admin.PostAsJsonAsync("/backends", new { address = Address(backends[2]), weight = 2 })).EnsureSuccessStatusCode();
-        var registered = await events.NextAsync("registered", Address(backends[2]));
+        (await lb.Admin.PostAsJsonAsync("/backends", new { address = backends[2].Origin, weight = 2 })).EnsureSuccessStatusCode();
+        var registered = await events.NextAsync("registered", backends[2].Origin);
         Assert.Equal("registered through the admin API, weight 2", registered.Reason);
-        await events.NextAsync("up", Address(backends[2]));
+        await events.NextAsync("up", backends[2].Origin);
 
-        using (var drain = await lb.Admin.PostAsync($"/backends/{Uri.EscapeDataString(Address(backends[2]))}/drain", null))
+        using (var drain = await lb.Admin.PostAsync($"/backends/{Uri.EscapeDataString(backends[2].Origin)}/drain", null))
         {
             Assert.Equal(HttpStatusCode.Accepted, drain.StatusCode);
         }
 
-        await events.NextAsync("drain-start", Address(backends[2]));
-        await events.NextAsync("drain-end", Address(backends[2]));
-        var removed = await events.NextAsync("removed", Address(backends[2]));
+        await events.NextAsync("drain-start", backends[2].Origin);
+        await events.NextAsync("drain-end", backends[2].Origin);
+        var removed = await events.NextAsync("removed", backends[2].Origin);
 
         // A client that reconnects with the id it last saw gets what it missed, and nothing before it.
         await using var resumed = await EventSubscription.OpenAsync(lb.Admin, lastEventId: up.Id);
-        var replayed = await resumed.NextAsync("removed", Address(backends[2]));
+        var replayed = await resumed.NextAsync("removed", backends[2].Origin);
         Assert.Equal(removed.Id, replayed.Id);
         Assert.DoesNotContain(resumed.Seen, e => long.Parse(e.Id!, System.Globalization.CultureInfo.InvariantCulture) <= long.Parse(up.Id!, System.Globalization.CultureInfo.InvariantCulture));
         Assert.Equal("registered", resumed.Seen[0].Event);
@@ -155,11 +155,10 @@ public sealed class StatsAndEventsTests(ITestOutputHelper output)
         await lb.Running.StopAsync().WaitAsync(TimeSpan.FromSeconds(30));
     }
 
-    private static string Address(global::FakeBackends.FakeBackend backend) => backend.Address.ToString().TrimEnd('/');
 
     private static async Task<string?> StateAsync(TestBalancer lb, global::FakeBackends.FakeBackend backend)
     {
         using var json = JsonDocument.Parse(await lb.Admin.GetStringAsync("/lb-metrics"));
-        return json.RootElement.GetProperty("backends").EnumerateArray().Single(b => b.GetProperty("url").GetString() == Address(backend)).GetProperty("state").GetString();
+        return json.RootElement.GetProperty("backends").EnumerateArray().Single(b => b.GetProperty("url").GetString() == backend.Origin).GetProperty("state").GetString();
     }
 }
