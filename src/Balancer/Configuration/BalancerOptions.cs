@@ -69,6 +69,40 @@ public sealed record ObservabilityOptions
 
     /// <summary>OpenTelemetry tracing; null when off.</summary>
     public TracingOptions? Tracing { get; init; }
+
+    /// <summary>The access log's line format and rotation (where it is written is <c>BalanceHub.access-logs-path</c>).</summary>
+    public AccessLogOptions AccessLog { get; init; } = new(AccessLogFormat.Balancer, AccessLogRotation.Default);
+}
+
+/// <summary>How access-log lines are written.</summary>
+public enum AccessLogFormat
+{
+    /// <summary>Our own line: time, client, request line, status, duration, pool, backend, retries, user agent.</summary>
+    Balancer,
+
+    /// <summary>The NCSA combined format of nginx and Apache, which log tools read.</summary>
+    Combined,
+
+    /// <summary>One JSON object per line.</summary>
+    Json,
+}
+
+/// <param name="Format">The line format.</param>
+/// <param name="Rotation">When the file is rotated and how many old ones stay.</param>
+public sealed record AccessLogOptions(AccessLogFormat Format, AccessLogRotation Rotation);
+
+/// <summary>
+/// When <c>access.log</c> becomes <c>access.log.1</c> (and <c>.1</c> becomes <c>.2</c>, ...): once it would grow past
+/// <paramref name="MaxSize"/> bytes, and when a period of <paramref name="Every"/> ends (periods are counted from the
+/// Unix epoch, so <c>1h</c> turns on the hour and <c>24h</c> at midnight UTC); zero turns either off. <paramref name="Keep"/> old files stay; older ones are deleted.
+/// </summary>
+public sealed record AccessLogRotation(long MaxSize, TimeSpan Every, int Keep)
+{
+    /// <summary>100 MB files, ten kept: at most 1.1 GB on disk.</summary>
+    public static readonly AccessLogRotation Default = new(100L * 1024 * 1024, TimeSpan.Zero, 10);
+
+    /// <summary>One file that grows for ever (or until something outside rotates it).</summary>
+    public static readonly AccessLogRotation None = new(0, TimeSpan.Zero, 0);
 }
 
 /// <summary>Where spans go, and how many.</summary>

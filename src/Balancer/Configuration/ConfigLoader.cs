@@ -66,6 +66,51 @@ public static partial class ConfigLoader
         return enabled ? new TracingOptions(endpoint, ratio) : null;
     }
 
+    private static readonly Dictionary<string, AccessLogFormat> AccessLogFormats = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["balancer"] = AccessLogFormat.Balancer, ["combined"] = AccessLogFormat.Combined, ["json"] = AccessLogFormat.Json,
+    };
+
+    /// <summary><c>observability.access-log: { format: json, max-size: 100MB, rotate-every: 24h, keep: 10 }</c>; 0 turns a rotation off.</summary>
+    private static AccessLogOptions ReadAccessLog(ConfigSection log)
+    {
+        var defaults = AccessLogRotation.Default;
+        var format = log.Value("format", AccessLogFormat.Balancer, ValueParsers.OneOf(AccessLogFormats));
+        var maxSize = log.Value("max-size", defaults.MaxSize, ZeroOr(ValueParsers.SizeBetween(64 * 1024, 1024L * 1024 * 1024 * 1024)));
+        var every = log.Value("rotate-every", defaults.Every, ZeroOr<TimeSpan>(RotationPeriod));
+        var keep = log.Value("keep", defaults.Keep, ValueParsers.Int(0, 1000, "a number of old files"));
+        return new AccessLogOptions(format, new AccessLogRotation(maxSize, every, keep));
+    }
+
+    private static bool RotationPeriod(string raw, out TimeSpan value, out string error)
+    {
+        if (!ValueParsers.Duration(raw, out value, out error))
+        {
+            return false;
+        }
+
+        if (value >= TimeSpan.FromMinutes(1))
+        {
+            return true;
+        }
+
+        error = $"{raw} is shorter than a minute (e.g. 1h, 24h; 0 = no rotation by time)";
+        return false;
+    }
+
+    /// <summary><c>0</c> (off), else what <paramref name="parser"/> accepts.</summary>
+    private static ValueParser<T> ZeroOr<T>(ValueParser<T> parser) =>
+        (string raw, out T value, out string error) =>
+        {
+            if (raw.Trim() == "0")
+            {
+                (value, error) = (default!, "");
+                return true;
+            }
+
+            return parser(raw, out value, out error);
+        };
+
     private static bool HttpUrl(string raw, out Uri value, out string error)
     {
         if (Uri.TryCreate(raw.EndsWith('/') ? raw : raw + "/", UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" && uri.Query.Length == 0)
@@ -256,6 +301,7 @@ public static partial class ConfigLoader
             JsonLogs = observability.Section("logs").Value("format", false, ValueParsers.OneOf(LogFormats)),
             LogLevels = ReadLogLevels(observability.Section("logs").Section("levels")),
             Tracing = ReadTracing(observability.Section("tracing")),
+            AccessLog = ReadAccessLog(observability.Section("access-log")),
         };
 
         var balancing = root.Section("load-balancing");

@@ -122,9 +122,10 @@ internal static class ValueParsers
         : duration.TotalSeconds == Math.Floor(duration.TotalSeconds) ? $"{duration.TotalSeconds.ToString(CultureInfo.InvariantCulture)}s"
         : $"{Math.Round(duration.TotalMilliseconds, 3).ToString(CultureInfo.InvariantCulture)}ms";
 
-    /// <summary>A size as <see cref="Size"/> reads it back: <c>16KB</c>, <c>512</c>.</summary>
+    /// <summary>A size as <see cref="Size"/> reads it back: <c>1GB</c>, <c>16KB</c>, <c>512</c>.</summary>
     public static string FormatSize(long bytes) =>
-        bytes >= 1024 * 1024 && bytes % (1024 * 1024) == 0 ? $"{bytes / (1024 * 1024)}MB"
+        bytes >= 1024L * 1024 * 1024 && bytes % (1024L * 1024 * 1024) == 0 ? $"{bytes / (1024L * 1024 * 1024)}GB"
+        : bytes >= 1024 * 1024 && bytes % (1024 * 1024) == 0 ? $"{bytes / (1024 * 1024)}MB"
         : bytes >= 1024 && bytes % 1024 == 0 ? $"{bytes / 1024}KB"
         : bytes.ToString(CultureInfo.InvariantCulture);
 

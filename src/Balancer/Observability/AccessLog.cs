@@ -1,30 +1,13 @@
-using System.Globalization;
-using System.Net;
-using System.Text;
+using System.Buffers;
 using System.Threading.Channels;
 using Balancer.Configuration;
 
 namespace Balancer.Observability;
 
-/// <summary>One line of the access log, captured on the request path without formatting.</summary>
-internal readonly record struct AccessLogEntry(
-    DateTimeOffset Time,
-    IPAddress? Client,
-    string Method,
-    string Path,
-    string Query,
-    string Protocol,
-    int Status,
-    TimeSpan Duration,
-    string? Pool,
-    string? Backend,
-    int Retries,
-    string? UserAgent);
-
 /// <summary>
 /// The access log: requests hand entries to a bounded queue and go on; one background task formats and
-/// writes them to <c>{access-logs-path}/access.log</c>. When the queue is full, entries are dropped and
-/// counted rather than making requests wait on the disk. The queue is closed only once every hosted
+/// writes them to <c>{access-logs-path}/access.log</c>, in the configured format, rotating it as configured. When the
+/// queue is full, entries are dropped and counted rather than making requests wait on the disk. The queue is closed only once every hosted
 /// service has stopped, so requests that finish during the shutdown drain are still logged.
 /// </summary>
 internal sealed partial class AccessLog : IHostedLifecycleService
@@ -36,6 +19,7 @@ internal sealed partial class AccessLog : IHostedLifecycleService
     private readonly Channel<AccessLogEntry> _queue = Channel.CreateBounded<AccessLogEntry>(
         new BoundedChannelOptions(64 * 1024) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
     private readonly string _directory;
+    private readonly AccessLogOptions _options;
     private readonly ILogger<AccessLog> _logger;
     private readonly TimeProvider _time;
     private long _dropped;
@@ -44,11 +28,15 @@ internal sealed partial class AccessLog : IHostedLifecycleService
     public AccessLog(BalancerOptions options, ILogger<AccessLog> logger, TimeProvider time)
     {
         _directory = options.AccessLogsPath;
+        _options = options.Observability.AccessLog;
         _logger = logger;
         _time = time;
     }
 
     public bool Enabled => _directory.Length > 0;
+
+    /// <summary>Whether entries need the response's body bytes (the formats that show them).</summary>
+    public bool CountsBytes => Enabled && _options.Format != AccessLogFormat.Balancer;
 
     /// <summary>Entries dropped because the writer fell behind.</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
@@ -102,10 +90,11 @@ internal sealed partial class AccessLog : IHostedLifecycleService
     private async Task WriteAsync()
     {
         var path = Path.Combine(_directory, FileName);
-        var line = new StringBuilder(256);
+        using var formatter = new AccessLogFormatter(_options.Format);
+        var line = new ArrayBufferWriter<byte>(1024);
         var reportedDrops = 0L;
         var failing = false;
-        StreamWriter? writer = null;
+        AccessLogFile? file = null;
         try
         {
             while (await _queue.Reader.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
@@ -113,16 +102,16 @@ internal sealed partial class AccessLog : IHostedLifecycleService
                 var pending = 0L;
                 try
                 {
-                    writer ??= Open(path);
+                    file ??= new AccessLogFile(path, _options.Rotation, _time);
                     while (_queue.Reader.TryRead(out var entry))
                     {
-                        line.Clear();
-                        Format(line, entry);
                         pending++;
-                        await writer.WriteAsync(line, CancellationToken.None).ConfigureAwait(false);
+                        line.ResetWrittenCount();
+                        formatter.Format(entry, line);
+                        await file.WriteAsync(line.WrittenMemory).ConfigureAwait(false);
                     }
 
-                    await writer.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+                    await file.FlushAsync().ConfigureAwait(false);
                     if (failing)
                     {
                         failing = false;
@@ -138,7 +127,7 @@ internal sealed partial class AccessLog : IHostedLifecycleService
                         LogWriteFailed(_logger, path, e.Message);
                     }
 
-                    writer = await CloseQuietlyAsync(writer).ConfigureAwait(false);
+                    file = await CloseQuietlyAsync(file).ConfigureAwait(false);
                     await Task.Delay(TimeSpan.FromSeconds(1), _time).ConfigureAwait(false);
                     continue;
                 }
@@ -153,80 +142,28 @@ internal sealed partial class AccessLog : IHostedLifecycleService
         }
         finally
         {
-            await CloseQuietlyAsync(writer).ConfigureAwait(false);
+            await CloseQuietlyAsync(file).ConfigureAwait(false);
         }
     }
 
-    private static StreamWriter Open(string path)
+    /// <summary>Closes a file whose buffer may no longer be writable: what it still held is lost, and was counted.</summary>
+    private static async Task<AccessLogFile?> CloseQuietlyAsync(AccessLogFile? file)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, 64 * 1024, useAsync: true);
-        return new StreamWriter(stream, new UTF8Encoding(false), 64 * 1024);
-    }
-
-    /// <summary>Closes a writer whose buffer may no longer be writable: what it still held is lost, and was counted.</summary>
-    private static async Task<StreamWriter?> CloseQuietlyAsync(StreamWriter? writer)
-    {
-        if (writer is null)
+        if (file is null)
         {
             return null;
         }
 
         try
         {
-            await writer.DisposeAsync().ConfigureAwait(false);
+            await file.DisposeAsync().ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            try
-            {
-                writer.BaseStream.Dispose();
-            }
-            catch (Exception again) when (again is not OutOfMemoryException)
-            {
-                // Thrown away: it already failed.
-            }
+            // Thrown away: it already failed, and the file is closed.
         }
 
         return null;
-    }
-
-    /// <summary><c>time client "METHOD path?query PROTOCOL" status duration_ms pool backend retries "user-agent"</c></summary>
-    internal static void Format(StringBuilder line, in AccessLogEntry e)
-    {
-        var c = CultureInfo.InvariantCulture;
-        line.Append(e.Time.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", c)).Append(' ')
-            .Append(e.Client?.ToString() ?? "-").Append(" \"")
-            .Append(e.Method).Append(' ');
-        AppendQuoted(line, e.Path);
-        AppendQuoted(line, e.Query);
-        line.Append(' ').Append(e.Protocol).Append("\" ")
-            .Append(e.Status.ToString(c)).Append(' ')
-            .Append(e.Duration.TotalMilliseconds.ToString("0.###", c)).Append(' ')
-            .Append(e.Pool ?? "-").Append(' ')
-            .Append(e.Backend ?? "-").Append(' ')
-            .Append(e.Retries.ToString(c)).Append(" \"");
-        AppendQuoted(line, e.UserAgent ?? "-");
-        line.Append("\"\n");
-    }
-
-    private static void AppendQuoted(StringBuilder line, string text)
-    {
-        foreach (var ch in text)
-        {
-            if (ch is '"' or '\\')
-            {
-                line.Append('\\').Append(ch);
-            }
-            else if (char.IsControl(ch))
-            {
-                line.Append("\\x").Append(((int)ch).ToString("x2", CultureInfo.InvariantCulture));
-            }
-            else
-            {
-                line.Append(ch);
-            }
-        }
     }
 
     [LoggerMessage(EventId = 2001, Level = LogLevel.Warning, Message = "Access log fell behind: {Count} entries dropped (writing {Path})")]

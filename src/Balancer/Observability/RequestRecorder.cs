@@ -1,6 +1,9 @@
+using System.Diagnostics;
 using Balancer.Configuration;
 using Balancer.Hosting;
 using Balancer.Proxy;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Primitives;
 using Yarp.ReverseProxy.Model;
 
 namespace Balancer.Observability;
@@ -24,6 +27,13 @@ internal sealed class RequestRecorder(RequestDelegate next, AccessLog log, Balan
 
         var started = time.GetTimestamp();
         var status = StatusCodes.Status500InternalServerError;
+        var body = log.CountsBytes ? context.Features.Get<IHttpResponseBodyFeature>() : null;
+        var counter = body is null ? null : new ResponseByteCounter(body);
+        if (counter is not null)
+        {
+            context.Features.Set<IHttpResponseBodyFeature>(counter);
+        }
+
         try
         {
             await next(context).ConfigureAwait(false);
@@ -31,6 +41,11 @@ internal sealed class RequestRecorder(RequestDelegate next, AccessLog log, Balan
         }
         finally
         {
+            if (counter is not null)
+            {
+                context.Features.Set(body);
+            }
+
             var elapsed = time.GetElapsedTime(started);
             if (context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted)
             {
@@ -50,16 +65,22 @@ internal sealed class RequestRecorder(RequestDelegate next, AccessLog log, Balan
                     time.GetUtcNow(),
                     ClientAddress.Resolve(context, options.Proxy.TrustedProxies),
                     request.Method,
+                    request.Host.Value ?? "",
                     request.Path.Value ?? "/",
                     request.QueryString.Value ?? "",
                     request.Protocol,
                     status,
                     elapsed,
+                    counter?.Bytes ?? 0,
                     pool,
                     backend,
                     retries,
-                    request.Headers.UserAgent.Count > 0 ? request.Headers.UserAgent.ToString() : null));
+                    HeaderOrNull(request.Headers.UserAgent),
+                    HeaderOrNull(request.Headers.Referer),
+                    Activity.Current is { } activity && log.CountsBytes ? activity.TraceId.ToHexString() : null));
             }
         }
     }
+
+    private static string? HeaderOrNull(StringValues values) => values.Count > 0 ? values.ToString() : null;
 }

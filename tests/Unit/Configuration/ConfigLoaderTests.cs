@@ -256,6 +256,35 @@ public sealed class ConfigLoaderTests : IDisposable
     }
 
     [Fact]
+    public void Load_AccessLog_FormatAndRotation_WithBoundedDefaults()
+    {
+        Assert.Equal(new AccessLogOptions(AccessLogFormat.Balancer, new AccessLogRotation(100L * 1024 * 1024, TimeSpan.Zero, 10)), Load("").Options!.Observability.AccessLog);
+
+        var result = Load("observability: { access-log: { format: json, max-size: 10MB, rotate-every: 1h, keep: 3 } }");
+
+        Assert.Empty(result.Errors);
+        Assert.Equal(new AccessLogOptions(AccessLogFormat.Json, new AccessLogRotation(10L * 1024 * 1024, TimeSpan.FromHours(1), 3)), result.Options!.Observability.AccessLog);
+        Assert.Equal(AccessLogFormat.Combined, Load("observability: { access-log: { format: combined } }").Options!.Observability.AccessLog.Format);
+        Assert.Equal(AccessLogRotation.None with { Keep = 10 }, Load("observability: { access-log: { max-size: 0 } }").Options!.Observability.AccessLog.Rotation);
+    }
+
+    [Theory]
+    [InlineData("format: csv", "observability.access-log.format")]
+    [InlineData("max-size: 10 parsecs", "observability.access-log.max-size")]
+    [InlineData("max-size: 1000", "observability.access-log.max-size")]
+    [InlineData("rotate-every: 30s", "observability.access-log.rotate-every")]
+    [InlineData("rotate-every: soon", "observability.access-log.rotate-every")]
+    [InlineData("keep: -1", "observability.access-log.keep")]
+    [InlineData("keep: 1001", "observability.access-log.keep")]
+    public void Load_AccessLog_BadValues_AreRejectedWithTheirKey(string setting, string key)
+    {
+        var result = Load($"observability:\n  access-log: {{ {setting} }}\n");
+
+        Assert.Null(result.Options);
+        Assert.Contains(result.Errors, e => e.StartsWith($"{key} (line 2): ", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Load_ResilienceDefaults_AreSafe()
     {
         var o = Load("").Options!;

@@ -1,6 +1,7 @@
 using System.Net;
-using System.Text;
+using Balancer.Configuration;
 using Balancer.Observability;
+using Balancer.Tests.Unit.Observability;
 using Testbed.Load;
 using Testbed.Scenarios;
 
@@ -27,9 +28,8 @@ public sealed class AccessLogJoinTests
 
     private static string Line(string path, string query, int retries)
     {
-        var line = new StringBuilder();
-        AccessLog.Format(line, new AccessLogEntry(DateTimeOffset.UnixEpoch, IPAddress.Loopback, "GET", path, query.Length == 0 ? "" : "?" + query, "HTTP/1.1", 200,
-            TimeSpan.FromMilliseconds(1.5), "default", "http://127.0.0.1:3001", retries, "a \"quoted\" agent"));
-        return line.ToString().TrimEnd('\n');
+        var entry = new AccessLogEntry(DateTimeOffset.UnixEpoch, IPAddress.Loopback, "GET", "lb", path, query.Length == 0 ? "" : "?" + query, "HTTP/1.1", 200,
+            TimeSpan.FromMilliseconds(1.5), 10, "default", "http://127.0.0.1:3001", retries, "a \"quoted\" agent", null, null);
+        return AccessLogFormatterTests.Format(AccessLogFormat.Balancer, entry).TrimEnd('\n');
     }
 }
