@@ -3,6 +3,7 @@ using Balancer.Configuration;
 using Balancer.ControlPlane;
 using Balancer.Hosting;
 using FakeBackends;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Xunit.Abstractions;
 
@@ -74,8 +75,15 @@ public sealed class TestBalancer : IAsyncDisposable
     public static Task<TestBalancer> StartAsync(string yaml, ITestOutputHelper? output = null, bool keepListeners = false, params string[] args) =>
         StartInAsync(System.IO.Directory.CreateTempSubdirectory("lb-test-").FullName, yaml, output, keepListeners, args);
 
-    /// <summary>As <see cref="StartAsync"/>, in <paramref name="directory"/>: a restart that finds the previous run's database.</summary>
-    public static async Task<TestBalancer> StartInAsync(string directory, string yaml, ITestOutputHelper? output = null, bool keepListeners = false, params string[] args)
+    /// <summary>As <see cref="StartAsync(string, ITestOutputHelper?, bool, string[])"/>, with <paramref name="services"/> added after the balancer's own.</summary>
+    public static Task<TestBalancer> StartAsync(string yaml, ITestOutputHelper? output, Action<IServiceCollection> services) =>
+        StartInAsync(System.IO.Directory.CreateTempSubdirectory("lb-test-").FullName, yaml, output, keepListeners: false, services, []);
+
+    /// <summary>As <see cref="StartAsync(string, ITestOutputHelper?, bool, string[])"/>, in <paramref name="directory"/>: a restart that finds the previous run's database.</summary>
+    public static Task<TestBalancer> StartInAsync(string directory, string yaml, ITestOutputHelper? output = null, bool keepListeners = false, params string[] args) =>
+        StartInAsync(directory, yaml, output, keepListeners, services: null, args);
+
+    private static async Task<TestBalancer> StartInAsync(string directory, string yaml, ITestOutputHelper? output, bool keepListeners, Action<IServiceCollection>? services, string[] args)
     {
         var path = Path.Combine(directory, "config.yaml");
         await File.WriteAllTextAsync(path, yaml);
@@ -87,7 +95,7 @@ public sealed class TestBalancer : IAsyncDisposable
         }
 
         var log = new TestLog(output);
-        var running = await BalancerApp.StartAsync(loaded.Options, logging => logging.ClearProviders().AddProvider(log));
+        var running = await BalancerApp.StartAsync(loaded.Options, logging => logging.ClearProviders().AddProvider(log), services);
         return new TestBalancer(running, directory, loaded.Options, log);
     }
 

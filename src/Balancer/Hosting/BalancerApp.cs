@@ -30,15 +30,19 @@ namespace Balancer.Hosting;
 public static partial class BalancerApp
 {
     /// <summary>Starts the balancer and returns once every listener accepts connections.</summary>
+    /// <param name="options">What to run.</param>
+    /// <param name="logging">Changes to logging, after the configured console logger (an embedder's own providers, say).</param>
+    /// <param name="services">Additions to the services, after the balancer's own (an embedder's exporter, say).</param>
+    /// <param name="cancellationToken">Gives up starting.</param>
     /// <exception cref="IOException">A listener could not be bound, or the registration database not opened.</exception>
-    public static async Task<RunningBalancer> StartAsync(BalancerOptions options, Action<ILoggingBuilder>? logging = null, CancellationToken cancellationToken = default)
+    public static async Task<RunningBalancer> StartAsync(BalancerOptions options, Action<ILoggingBuilder>? logging = null, Action<IServiceCollection>? services = null, CancellationToken cancellationToken = default)
     {
         var store = OpenStore(options.DbPath);
         var bound = new BoundListeners();
         WebApplication app;
         try
         {
-            app = Build(options, store, bound, logging);
+            app = Build(options, store, bound, logging, services);
         }
         catch
         {
@@ -137,7 +141,7 @@ public static partial class BalancerApp
         }
     }
 
-    private static WebApplication Build(BalancerOptions options, SqliteRegistrationStore store, BoundListeners bound, Action<ILoggingBuilder>? logging)
+    private static WebApplication Build(BalancerOptions options, SqliteRegistrationStore store, BoundListeners bound, Action<ILoggingBuilder>? logging, Action<IServiceCollection>? configure)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         ConfigureLogging(builder.Logging, options, logging);
@@ -220,6 +224,7 @@ public static partial class BalancerApp
         services.AddSingleton<AccessLog>();
         services.AddHostedService(sp => sp.GetRequiredService<AccessLog>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<MatcherPolicy, ListenerMatcherPolicy>());
+        configure?.Invoke(services);
 
         var app = builder.Build();
         if (options.Observability.Metrics)

@@ -1,11 +1,14 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Text;
 using Balancer.Tests.Kit;
 using FakeBackends;
+using FakeBackends.Behaviors;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
+using OpenTelemetry.Trace;
 using Xunit.Abstractions;
 
 namespace Balancer.Tests.Integration.Observability;
@@ -58,6 +61,70 @@ public sealed class TracingTests(ITestOutputHelper output)
         Assert.True(receiver.Has("System.Net.Http")); // the backend HttpClient's spans: those parents
         Assert.True(receiver.Has(backends[0].Origin));
         Assert.True(receiver.Has("/traced/"));
+    }
+
+    [Fact]
+    public async Task Spans_InTheInMemoryExporter_AreTheRequest_ATryPerBackend_AndTheBackendCallUnderEach_AndNothingForAdminOrProbes()
+    {
+        var spans = new List<Activity>();
+        // Backend 1 answers 503: its try fails with a retryable status, and the request goes on to backend 0.
+        await using var backends = await Backends.StartAsync(2, (i, o) => i == 1 ? o with { Behaviors = BehaviorCatalog.From("fail: { status: 503 }") } : o);
+        await using var lb = await TestBalancer.StartAsync($$"""
+            BalanceHub: { algorithm: round-robin }
+            health-checks: { enabled: true, type: http, path: /health, interval: 1s }
+            outlier-detection: { enabled: false }
+            observability: { tracing: { enabled: true, otlp-endpoint: "http://127.0.0.1:9/" } }
+            {{TestBalancer.BackendsYaml(backends.All)}}
+            """, output, services: s => s.ConfigureOpenTelemetryTracerProvider(t => t.AddInMemoryExporter(spans)));
+        const string traceId = "0af7651916cd43dd8448eb211c80319c";
+        using var client = new HttpClient(new SocketsHttpHandler { ActivityHeadersPropagator = null }) { BaseAddress = lb.Running.ProxyUri };
+
+        var results = new List<(string Backend, string Parent)>();
+        for (var i = 0; i < 2; i++)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"/in-memory/{i}");
+            request.Headers.Add("traceparent", $"00-{traceId}-b7ad6b7169203331-01");
+            using var response = await client.SendAsync(request);
+            Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+            var echo = (await System.Net.Http.Json.HttpContentJsonExtensions.ReadFromJsonAsync(response.Content, FakeBackendJson.Default.EchoBody))!;
+            results.Add((echo.Server, echo.Headers.First(h => h.Key.Equals("traceparent", StringComparison.OrdinalIgnoreCase)).Value.Split('-')[2]));
+        }
+
+        (await lb.Admin.GetAsync("/api/stats")).Dispose();
+        await lb.Running.StopAsync(); // flushes the batch processor
+
+        Activity[] ended;
+        lock (spans)
+        {
+            ended = [.. spans];
+        }
+
+        var servers = ended.Where(a => a.Kind == ActivityKind.Server).ToList();
+        Assert.Equal(2, servers.Count); // the two proxied requests; not the admin call
+        Assert.All(servers, server =>
+        {
+            Assert.Equal(traceId, server.TraceId.ToHexString());
+            Assert.Equal("b7ad6b7169203331", server.ParentSpanId.ToHexString());
+            Assert.StartsWith("/in-memory/", (string?)server.GetTagItem("url.path"), StringComparison.Ordinal);
+        });
+
+        var tries = ended.Where(a => a.OperationName == "proxy try").ToList();
+        Assert.Equal(3, tries.Count); // round robin: request 0 meets backend 0; request 1 meets backend 1, then goes to 0
+        Assert.All(tries, t => Assert.Contains(servers, s => s.SpanId == t.ParentSpanId));
+        var failed = Assert.Single(tries, t => t.Status == ActivityStatusCode.Error);
+        Assert.Equal(backends[1].Origin, failed.GetTagItem("balancer.backend"));
+        Assert.Equal("status_5xx", failed.GetTagItem("outcome"));
+        Assert.Equal(503, failed.GetTagItem("http.response.status_code"));
+        Assert.Equal(1, failed.GetTagItem("balancer.attempt"));
+        var retried = Assert.Single(tries, t => t.ParentSpanId == failed.ParentSpanId && t != failed);
+        Assert.Equal((backends[0].Origin, "success", 2), ((string?)retried.GetTagItem("balancer.backend"), (string?)retried.GetTagItem("outcome"), (int?)retried.GetTagItem("balancer.attempt")));
+        Assert.All(tries, t => Assert.Equal("default", t.GetTagItem("balancer.pool")));
+
+        // Each backend call is a client span under its try, and is the parent the backend was sent; probes made none.
+        var calls = ended.Where(a => a.Kind == ActivityKind.Client).ToList();
+        Assert.Equal(3, calls.Count);
+        Assert.All(calls, c => Assert.Contains(tries, t => t.SpanId == c.ParentSpanId));
+        Assert.All(results, r => Assert.Contains(calls, c => c.SpanId.ToHexString() == r.Parent));
     }
 
 
