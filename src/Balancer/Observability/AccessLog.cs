@@ -38,6 +38,9 @@ internal sealed partial class AccessLog : IHostedLifecycleService
     /// <summary>Whether entries need the response's body bytes (the formats that show them).</summary>
     public bool CountsBytes => Enabled && _options.Format != AccessLogFormat.Balancer;
 
+    /// <summary>Whether entries need the request's trace id (only JSON shows it: the id's string may be made for it).</summary>
+    public bool WritesTraceIds => Enabled && _options.Format == AccessLogFormat.Json;
+
     /// <summary>Entries dropped because the writer fell behind.</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
 

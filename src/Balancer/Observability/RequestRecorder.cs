@@ -77,7 +77,7 @@ internal sealed class RequestRecorder(RequestDelegate next, AccessLog log, Balan
                     retries,
                     HeaderOrNull(request.Headers.UserAgent),
                     HeaderOrNull(request.Headers.Referer),
-                    Activity.Current is { } activity && log.CountsBytes ? activity.TraceId.ToHexString() : null));
+                    log.WritesTraceIds && Activity.Current is { } activity ? activity.TraceId.ToHexString() : null));
             }
         }
     }
