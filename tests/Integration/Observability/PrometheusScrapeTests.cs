@@ -38,7 +38,7 @@ public sealed class PrometheusScrapeTests(ITestOutputHelper output)
             BalanceHub: { algorithm: round-robin }
             proxy: { bind: 127.0.0.1, slow-start: 1m }
             admin: { token: {{Token}} }
-            health-checks: { enabled: true, interval: 200ms, timeout: 500ms, fall: 2 }
+            health-checks: { enabled: true, interval: 200ms, timeout: 2s, fall: 2 }
             outlier-detection: { consecutive-failures: 2, base-ejection-time: 5m }
             retries: { on-status: [500] }
             backends:
@@ -53,6 +53,9 @@ public sealed class PrometheusScrapeTests(ITestOutputHelper output)
         using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{proxyPort}") };
         using var admin = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{adminPort}"), DefaultRequestHeaders = { Authorization = new AuthenticationHeaderValue("Bearer", Token) } };
 
+        // Start counts only once every backend has passed a probe: on a busy machine a first probe can time out, and
+        // the failing backend would then take none of the traffic whose retries and ejection this test counts.
+        await Eventually.TrueAsync(async () => (await admin.GetStringAsync("/lb-metrics")).Contains("\"healthy_backends\":3,", StringComparison.Ordinal), "all three backends to be healthy");
         const int requests = 60;
         for (var i = 0; i < requests; i++)
         {
