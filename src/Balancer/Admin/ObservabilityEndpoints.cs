@@ -4,6 +4,7 @@ using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Balancer.Configuration;
+using Balancer.Explain;
 using Balancer.Observability;
 using Yarp.ReverseProxy;
 
@@ -93,6 +94,17 @@ internal static class ObservabilityEndpoints
                 ObservabilityJson.Default.HealthView,
                 statusCode: status == "ok" ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
         });
+
+        // The decision traces kept: a list, newest first, and each in full by its id (the X-Balancer-Explain header's id=).
+        var explainOff = Results.Problem(statusCode: StatusCodes.Status404NotFound, detail: "the decision trace is off; turn it on with observability.explain.enabled");
+        admin.MapGet("/explain", (ExplainLog log) => options.Observability.Explain is null
+            ? explainOff
+            : Results.Json(log.Recent().Select(t => t.Summary()).ToList(), ExplainJson.Default.ListExplainSummary));
+        admin.MapGet("/explain/{id}", (string id, ExplainLog log) => options.Observability.Explain is null
+            ? explainOff
+            : log.Find(id) is { } trace
+                ? Results.Json(trace.View(), ExplainJson.Default.ExplainView)
+                : Results.Problem(statusCode: StatusCodes.Status404NotFound, detail: $"no explained request {id} is kept: only the last {log.Keep} are (observability.explain.keep)"));
 
         // Server-Sent Events: from Last-Event-ID (a reconnect) or ?since=ID (0: everything still kept), else only new ones.
         // Each stream ends when the balancer begins to stop: an open dashboard must not hold the shutdown to its drain timeout.

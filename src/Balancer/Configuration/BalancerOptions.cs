@@ -72,6 +72,20 @@ public sealed record ObservabilityOptions
 
     /// <summary>The access log's line format and rotation (where it is written is <c>BalanceHub.access-logs-path</c>).</summary>
     public AccessLogOptions AccessLog { get; init; } = new(AccessLogFormat.Balancer, AccessLogRotation.Default);
+
+    /// <summary>The per-request decision trace ("why this backend"); null when off.</summary>
+    public ExplainOptions? Explain { get; init; }
+}
+
+/// <summary>
+/// Requests that send <c>X-Balancer-Explain: 1</c> from a trusted proxy's address (<c>proxy.trusted-proxies</c>), or with
+/// <c>X-Balancer-Token</c> set to the admin token, get a compact decision trace in their response's
+/// <c>X-Balancer-Explain</c> header, and the full one at <c>GET /explain/{id}</c> on the admin listener.
+/// </summary>
+/// <param name="Keep">How many explained requests are kept for <c>GET /explain/{id}</c>; older ones are forgotten.</param>
+public sealed record ExplainOptions(int Keep)
+{
+    public const int DefaultKeep = 100;
 }
 
 /// <summary>How access-log lines are written.</summary>

@@ -66,6 +66,14 @@ public static partial class ConfigLoader
         return enabled ? new TracingOptions(endpoint, ratio) : null;
     }
 
+    /// <summary><c>observability.explain: { enabled: true, keep: 100 }</c>.</summary>
+    private static ExplainOptions? ReadExplain(ConfigSection explain)
+    {
+        var enabled = explain.Value("enabled", false, ValueParsers.Bool);
+        var keep = explain.Value("keep", ExplainOptions.DefaultKeep, ValueParsers.Int(1, 10_000, "a number of explained requests"));
+        return enabled ? new ExplainOptions(keep) : null;
+    }
+
     private static readonly Dictionary<string, AccessLogFormat> AccessLogFormats = new(StringComparer.OrdinalIgnoreCase)
     {
         ["balancer"] = AccessLogFormat.Balancer, ["combined"] = AccessLogFormat.Combined, ["json"] = AccessLogFormat.Json,
@@ -302,6 +310,7 @@ public static partial class ConfigLoader
             LogLevels = ReadLogLevels(observability.Section("logs").Section("levels")),
             Tracing = ReadTracing(observability.Section("tracing")),
             AccessLog = ReadAccessLog(observability.Section("access-log")),
+            Explain = ReadExplain(observability.Section("explain")),
         };
 
         var balancing = root.Section("load-balancing");

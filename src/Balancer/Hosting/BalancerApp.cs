@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using System.Security.Cryptography.X509Certificates;
 using Balancer.Admin;
 using Balancer.Configuration;
+using Balancer.Explain;
 using Balancer.ControlPlane;
 using Balancer.Health;
 using Balancer.LoadBalancing;
@@ -213,7 +214,7 @@ public static partial class BalancerApp
         services.AddSingleton<ILoadBalancingPolicy, WeightedRoundRobinPolicy>();
         services.AddSingleton<ILoadBalancingPolicy, LeastConnectionsPolicy>();
         services.AddSingleton<ILoadBalancingPolicy, WeightedLeastConnectionsPolicy>();
-        services.AddSingleton<ILoadBalancingPolicy>(new PowerOfTwoPolicy(Random.Shared));
+        services.AddSingleton<ILoadBalancingPolicy>(new PowerOfTwoPolicy(Random.Shared, explain: options.Observability.Explain is not null));
         services.AddSingleton<ILoadBalancingPolicy>(new RandomPolicy(Random.Shared));
         services.AddSingleton<ILoadBalancingPolicy, IpHashPolicy>();
         services.AddSingleton<ILoadBalancingPolicy, ConsistentHashPolicy>();
@@ -221,6 +222,8 @@ public static partial class BalancerApp
         services.AddSingleton<SerializedDestinationsUpdater>();
         services.Replace(ServiceDescriptor.Singleton<IClusterDestinationsUpdater>(sp => sp.GetRequiredService<SerializedDestinationsUpdater>()));
         services.AddSingleton<ProxyErrors>();
+        services.AddSingleton<ExplainLog>();
+        services.AddSingleton<ExplainStep>();
         services.AddSingleton<AccessLog>();
         services.AddHostedService(sp => sp.GetRequiredService<AccessLog>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<MatcherPolicy, ListenerMatcherPolicy>());
@@ -253,17 +256,44 @@ public static partial class BalancerApp
         var slowStart = app.Services.GetRequiredService<SlowStartStep>();
         var limits = app.Services.GetRequiredService<ConcurrencyLimitStep>();
         var upgrades = app.Services.GetRequiredService<UpgradedConnections>();
+        // The decision trace's steps are in the pipeline only when it is enabled: off, it costs nothing.
+        var explain = options.Observability.Explain is null ? null : app.Services.GetRequiredService<ExplainStep>();
         app.MapReverseProxy(pipeline =>
         {
             pipeline.Use(upgrades.InvokeAsync);
             pipeline.Use(RequestBodyLimit.InvokeAsync);
+            if (explain is not null)
+            {
+                pipeline.Use(explain.BeginAsync);
+            }
+
             pipeline.Use(errors.InvokeAsync);
             pipeline.Use(restrictions.InvokeAsync);
+            if (explain is not null)
+            {
+                pipeline.Use(explain.RestrictedAsync);
+            }
+
             pipeline.Use(retries.InvokeAsync); // everything below runs once per try
             pipeline.UseSessionAffinity();
+            if (explain is not null)
+            {
+                pipeline.Use(ExplainStep.BeforePickAsync);
+            }
+
             pipeline.UseLoadBalancing();
+            if (explain is not null)
+            {
+                pipeline.Use(explain.PickedAsync);
+            }
+
             pipeline.Use(slowStart.InvokeAsync);
             pipeline.Use(limits.InvokeAsync);
+            if (explain is not null)
+            {
+                pipeline.Use(explain.SentAsync);
+            }
+
             pipeline.Use(InFlightStep.InvokeAsync);
             pipeline.UsePassiveHealthChecks();
         }).WithMetadata(new ListenerMetadata(ListenerKind.Proxy));

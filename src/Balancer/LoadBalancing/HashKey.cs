@@ -68,6 +68,27 @@ public sealed record HashKey(HashKeySource Source, string? Name = null)
         }
     }
 
+    /// <summary>
+    /// What <see cref="Of"/> hashes, as text (for the decision trace): the header's or cookie's value, the path, or the
+    /// client's address (<paramref name="byClient"/>), also when the header or cookie is missing; null when that is unknown too.
+    /// </summary>
+    public string? ValueOf(HttpContext context, NetworkList trustedProxies, out bool byClient)
+    {
+        byClient = false;
+        switch (Source)
+        {
+            case HashKeySource.Header when context.Request.Headers[Name!] is { Count: > 0 } values && !string.IsNullOrEmpty(values[0]):
+                return values[0];
+            case HashKeySource.Cookie when CookieValue(context.Request.Headers.Cookie, Name!) is { Length: > 0 } value:
+                return value.ToString();
+            case HashKeySource.Path:
+                return context.Request.Path.Value;
+            default:
+                byClient = true;
+                return ClientAddress.Resolve(context, trustedProxies)?.ToString();
+        }
+    }
+
     private static ReadOnlySpan<char> CookieValue(Microsoft.Extensions.Primitives.StringValues headers, string name)
     {
         foreach (var header in headers)

@@ -66,20 +66,18 @@ internal sealed class HashRing
 
     public int Points => _points.Length;
 
-    public DestinationState? Lookup(ulong keyHash)
-    {
-        if (_points.Length == 0)
-        {
-            return null;
-        }
+    public DestinationState? Lookup(ulong keyHash) => _points.Length == 0 ? null : _points[PointOf(keyHash)].Owner;
 
+    /// <summary>The index of the point a key belongs to: the first at or after its hash, wrapping round. The ring must not be empty.</summary>
+    public int PointOf(ulong keyHash)
+    {
         var i = _index[(int)(keyHash >> _shift)];
         while (i < _points.Length && _points[i].Hash < keyHash)
         {
             i++;
         }
 
-        return _points[i == _points.Length ? 0 : i].Owner;
+        return i == _points.Length ? 0 : i;
     }
 
     private readonly record struct Point(ulong Hash, DestinationState Owner);

@@ -95,7 +95,10 @@ internal sealed class MaglevTable
         }
     }
 
-    public DestinationState? Lookup(ulong keyHash) => _table.Length == 0 ? null : _items[_table[(int)(keyHash % (ulong)_table.Length)]];
+    public DestinationState? Lookup(ulong keyHash) => _table.Length == 0 ? null : _items[_table[SlotOf(keyHash)]];
+
+    /// <summary>The slot a key reads. The table must not be empty.</summary>
+    public int SlotOf(ulong keyHash) => (int)(keyHash % (ulong)_table.Length);
 
     private static int NextPrime(int from)
     {

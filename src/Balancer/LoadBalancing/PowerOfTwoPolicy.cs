@@ -1,3 +1,4 @@
+using Balancer.Explain;
 using Yarp.ReverseProxy.LoadBalancing;
 using Yarp.ReverseProxy.Model;
 
@@ -7,7 +8,8 @@ namespace Balancer.LoadBalancing;
 /// Power of two choices (YARP's default): two distinct backends drawn at random, and the one with fewer requests
 /// in flight wins. Nearly as good as least connections at spreading load, with no shared structure to update.
 /// </summary>
-internal sealed class PowerOfTwoPolicy(Random random) : ILoadBalancingPolicy
+/// <param name="explain">Requests may ask for a decision trace: the two drawn are noted for those that did.</param>
+internal sealed class PowerOfTwoPolicy(Random random, bool explain = false) : ILoadBalancingPolicy, IExplainingPolicy
 {
     public string Name => AlgorithmNames.PowerOfTwo;
 
@@ -30,6 +32,17 @@ internal sealed class PowerOfTwoPolicy(Random random) : ILoadBalancingPolicy
 
         var a = items[first];
         var b = items[second];
-        return b.ConcurrentRequestCount < a.ConcurrentRequestCount ? b : a;
+        int countA = a.ConcurrentRequestCount, countB = b.ConcurrentRequestCount;
+        if (explain && context.Features.Get<DecisionTrace>() is { } trace)
+        {
+            trace.Drawn = (a.Model.Config.Address, countA, b.Model.Config.Address, countB);
+        }
+
+        return countB < countA ? b : a;
     }
+
+    public PickReason Explain(HttpContext context, ClusterState cluster, IReadOnlyList<DestinationState> available, DestinationState picked) =>
+        context.Features.Get<DecisionTrace>()?.Drawn is { } drawn
+            ? new($"power-of-two: drew {drawn.First} ({drawn.FirstInFlight} in flight) and {drawn.Second} ({drawn.SecondInFlight}); {(drawn.FirstInFlight == drawn.SecondInFlight ? "equal, so the first drawn" : "the one with fewer")}")
+            : new($"power-of-two: the only one of weight above 0 of {available.Count}");
 }

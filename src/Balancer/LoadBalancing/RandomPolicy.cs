@@ -1,3 +1,4 @@
+using Balancer.Proxy;
 using Yarp.ReverseProxy.LoadBalancing;
 using Yarp.ReverseProxy.Model;
 
@@ -7,7 +8,7 @@ namespace Balancer.LoadBalancing;
 /// A uniformly random backend, or, when weights differ, one drawn in proportion to weight through Vose's alias
 /// table (built once per change of the available set): one random number per pick, O(1).
 /// </summary>
-internal sealed class RandomPolicy(Random random) : ILoadBalancingPolicy
+internal sealed class RandomPolicy(Random random) : ILoadBalancingPolicy, IExplainingPolicy
 {
     public string Name => AlgorithmNames.Random;
 
@@ -16,6 +17,11 @@ internal sealed class RandomPolicy(Random random) : ILoadBalancingPolicy
         var table = SelectionState.Of(cluster, availableDestinations).Compile(availableDestinations, cluster, static view => new AliasTable(view.Items, view.Weights));
         return table.Pick((ulong)random.NextInt64());
     }
+
+    public PickReason Explain(HttpContext context, ClusterState cluster, IReadOnlyList<DestinationState> available, DestinationState picked) =>
+        available.Select(DestinationMetadata.WeightOf).Where(w => w > 0).Distinct().Count() <= 1
+            ? new($"random: a uniform draw over {available.Count}")
+            : new($"random: a draw in proportion to weight over {PickReason.Listed([.. WeightedRoundRobinPolicy.Weighted(available)])}");
 }
 
 /// <summary>Vose's alias method: an O(n) table from which a weighted draw is one random number.</summary>

@@ -1,3 +1,4 @@
+using Balancer.Proxy;
 using Yarp.ReverseProxy.LoadBalancing;
 using Yarp.ReverseProxy.Model;
 
@@ -7,7 +8,7 @@ namespace Balancer.LoadBalancing;
 /// Strict rotation over the available backends, in pool order. When the set changes (a backend fails a health
 /// check, joins or leaves), the rotation carries on after the backend picked last instead of starting over.
 /// </summary>
-internal sealed class RoundRobinPolicy : ILoadBalancingPolicy
+internal sealed class RoundRobinPolicy : ILoadBalancingPolicy, IExplainingPolicy
 {
     public string Name => AlgorithmNames.RoundRobin;
 
@@ -24,6 +25,12 @@ internal sealed class RoundRobinPolicy : ILoadBalancingPolicy
         Volatile.Write(ref state.LastOrder, view.Orders[i]);
         return view.Items[i];
     }
+
+    public PickReason Explain(HttpContext context, ClusterState cluster, IReadOnlyList<DestinationState> available, DestinationState picked) =>
+        new($"round-robin: next in the rotation over {available.Count} in pool order ({PickReason.Listed([.. Ordered(available)])})");
+
+    internal static IEnumerable<string> Ordered(IReadOnlyList<DestinationState> available) =>
+        available.Where(d => DestinationMetadata.WeightOf(d) > 0).OrderBy(DestinationMetadata.OrderOf).Select(d => d.Model.Config.Address);
 
     /// <summary>A new view whose rotation starts at the first backend after the one picked last, in pool order.</summary>
     private static RotationView Continue(DestinationView view)

@@ -1,3 +1,4 @@
+using Balancer.Proxy;
 using Yarp.ReverseProxy.LoadBalancing;
 using Yarp.ReverseProxy.Model;
 
@@ -8,7 +9,7 @@ namespace Balancer.LoadBalancing;
 /// computed once per change of the available set; a pick is one array read at a counter. A period too long to
 /// hold (over <see cref="MaxSchedule"/> picks) is stepped live instead, under a lock, at O(distinct weights).
 /// </summary>
-internal sealed class WeightedRoundRobinPolicy : ILoadBalancingPolicy
+internal sealed class WeightedRoundRobinPolicy : ILoadBalancingPolicy, IExplainingPolicy
 {
     public const int MaxSchedule = 1 << 22;
 
@@ -20,6 +21,12 @@ internal sealed class WeightedRoundRobinPolicy : ILoadBalancingPolicy
         var schedule = state.Compile(availableDestinations, cluster, static view => Schedule.Build(view));
         return schedule.Next(ref state.Counter);
     }
+
+    public PickReason Explain(HttpContext context, ClusterState cluster, IReadOnlyList<DestinationState> available, DestinationState picked) =>
+        new($"weighted-round-robin: its turn in the smooth schedule of weights {PickReason.Listed([.. Weighted(available)])}");
+
+    internal static IEnumerable<string> Weighted(IReadOnlyList<DestinationState> available) =>
+        available.Where(d => DestinationMetadata.WeightOf(d) > 0).OrderBy(DestinationMetadata.OrderOf).Select(d => $"{d.Model.Config.Address}={DestinationMetadata.WeightOf(d)}");
 
     internal sealed class Schedule
     {

@@ -28,6 +28,13 @@ internal sealed class BackendStates(BackendRegistry registry, IProxyStateLookup 
             ? View(backend)
             : null;
 
+    /// <summary>The backend <paramref name="address"/> of <paramref name="pool"/> as it is now; null when it is not there (any more).</summary>
+    public BackendView? Find(string pool, string address) =>
+        registry.Current.Pools.FirstOrDefault(p => p.Name.Equals(pool, StringComparison.OrdinalIgnoreCase))?.Backends
+            .FirstOrDefault(b => b.Address.Equals(address, StringComparison.OrdinalIgnoreCase)) is { } backend
+            ? View(backend)
+            : null;
+
     public BackendView View(BackendEntry backend) => View(
         backend,
         proxy.TryGetCluster(backend.Pool, out var cluster) ? cluster : null,
@@ -60,7 +67,8 @@ internal sealed class BackendStates(BackendRegistry registry, IProxyStateLookup 
             destination?.ConcurrentRequestCount ?? 0,
             backend.Paths,
             [.. backend.Clients.Networks.Select(n => n.ToString())],
-            SourceName(backend.Source));
+            SourceName(backend.Source),
+            backend.DrainingSince);
     }
 
     public static string SourceName(BackendSource source) => source switch
@@ -83,7 +91,8 @@ internal sealed class BackendStates(BackendRegistry registry, IProxyStateLookup 
 /// <param name="Draining">It takes no new requests and is removed once idle.</param>
 /// <param name="ActiveConnections">Requests in flight to it now.</param>
 /// <param name="Source">config, control-plane or api.</param>
+/// <param name="DrainingSince">When draining began.</param>
 internal sealed record BackendView(
     string Address, string Pool, int Weight, double EffectiveWeight, bool Healthy, string Health, string? HealthReason, string? LastProbe,
     DateTimeOffset? LastProbeAt, DateTimeOffset? HealthSince, bool Ejected, DateTimeOffset? EjectedUntil, bool Draining, int ActiveConnections,
-    IReadOnlyList<string> Paths, IReadOnlyList<string> Clients, string Source);
+    IReadOnlyList<string> Paths, IReadOnlyList<string> Clients, string Source, DateTimeOffset? DrainingSince);

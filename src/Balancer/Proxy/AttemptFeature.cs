@@ -24,6 +24,9 @@ internal sealed class AttemptFeature
     /// <summary>A held-back status may be retried: tries and backends are left, the method is idempotent, the body can be sent again.</summary>
     public bool StatusRetryAllowed { get; set; }
 
+    /// <summary>The request's decision trace, when it asked for one.</summary>
+    public Balancer.Explain.DecisionTrace? Trace { get; set; }
+
     /// <summary>The retry budget of the request's pool.</summary>
     public RetryBudget Budget { get; set; } = null!;
 

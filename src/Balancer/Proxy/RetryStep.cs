@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Balancer.Configuration;
+using Balancer.Explain;
 using Balancer.Observability;
 using Microsoft.AspNetCore.Http.Features;
 using Yarp.ReverseProxy.Forwarder;
@@ -20,6 +21,7 @@ namespace Balancer.Proxy;
 internal sealed partial class RetryStep(BalancerOptions options, TimeProvider time, Random random, ILogger<RetryStep> logger, BalancerMetrics metrics, TrafficStats stats)
 {
     private static readonly ConditionalWeakTable<ClusterState, RetryBudget> Budgets = [];
+    private readonly bool _explain = options.Observability.Explain is not null;
 
     public async Task InvokeAsync(HttpContext context, Func<Task> next)
     {
@@ -32,7 +34,7 @@ internal sealed partial class RetryStep(BalancerOptions options, TimeProvider ti
         }
 
         budget.RecordRequest();
-        var attempt = new AttemptFeature { Budget = budget };
+        var attempt = new AttemptFeature { Budget = budget, Trace = _explain ? context.Features.Get<DecisionTrace>() : null };
         context.Features.Set(attempt);
         var request = context.Request;
         var idempotent = retries.Methods.Contains(request.Method);
@@ -71,10 +73,13 @@ internal sealed partial class RetryStep(BalancerOptions options, TimeProvider ti
                 Record(context, attempt, cluster, proxy.ProxiedDestination, time.GetElapsedTime(started), span);
             }
 
+            var trace = attempt.Trace;
+
             var heldBack = attempt.HeldBackStatus is not null; // the response transform was granted a retry for it
             if (attempt.BudgetRefused)
             {
                 metrics.BudgetRefusal(cluster.ClusterId); // the status went to the client, so nothing below runs
+                trace?.Note($"try {attempt.Number} was worth a retry, but the pool's retry budget refused it");
             }
 
             if (client.IsCancellationRequested || context.Response.HasStarted)
@@ -92,10 +97,16 @@ internal sealed partial class RetryStep(BalancerOptions options, TimeProvider ti
             if (retryable && !retry)
             {
                 metrics.BudgetRefusal(cluster.ClusterId);
+                trace?.Note($"try {attempt.Number} was worth a retry, but the pool's retry budget refused it");
             }
 
             if (!retry)
             {
+                if (trace is not null && !retryable && proxy.ProxiedDestination is not null && Failed(context, attempt))
+                {
+                    trace.Note($"try {attempt.Number} failed and was not retried: {WhyNot(attempt, retries, idempotent, resendable, request.Method)}");
+                }
+
                 if (attempt.TimedOut)
                 {
                     context.Response.Clear();
@@ -110,6 +121,7 @@ internal sealed partial class RetryStep(BalancerOptions options, TimeProvider ti
             var failed = proxy.ProxiedDestination;
             metrics.Retry(cluster.ClusterId, RetryReason(context, attempt));
             (tried ??= []).Add(failed!);
+            trace?.Retried(Why(context, attempt));
             LogRetry(logger, context.Request.Method, context.Request.Path.Value ?? "/", failed?.Model.Config.Address ?? "?", Why(context, attempt), attempt.Number + 1);
             context.Response.Clear();
             context.Features.Set<IForwarderErrorFeature>(null);
@@ -155,6 +167,7 @@ internal sealed partial class RetryStep(BalancerOptions options, TimeProvider ti
         if (destination is null)
         {
             span?.SetTag("outcome", "no-backend");
+            attempt.Trace?.EndTry(null, "no-backend", context.Response.StatusCode, elapsed);
             return;
         }
 
@@ -170,6 +183,7 @@ internal sealed partial class RetryStep(BalancerOptions options, TimeProvider ti
         }
 
         metrics.Try(cluster.ClusterId, address, outcome, elapsed);
+        attempt.Trace?.EndTry(address, outcome, attempt.HeldBackStatus ?? context.Response.StatusCode, elapsed);
         stats.Try(destination, outcome is not (TryOutcomes.Success or TryOutcomes.Cancelled), elapsed);
         if (span is not null)
         {
@@ -184,6 +198,16 @@ internal sealed partial class RetryStep(BalancerOptions options, TimeProvider ti
             }
         }
     }
+
+    /// <summary>The try failed without reaching the client: timed out, or a transport error (a status held back was retried).</summary>
+    private static bool Failed(HttpContext context, AttemptFeature attempt) =>
+        attempt.TimedOut || context.Features.Get<IForwarderErrorFeature>() is { Error: not (ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled or ForwarderError.ResponseBodyCanceled) };
+
+    private static string WhyNot(AttemptFeature attempt, RetryOptions retries, bool idempotent, bool resendable, string method) =>
+        !resendable ? $"its body is larger than retries.max-buffered-body ({retries.MaxBufferedBody} bytes) or of unknown length, so it cannot be sent again"
+        : attempt.Number >= retries.Attempts ? $"all {retries.Attempts} tries (retries.attempts) are used"
+        : !idempotent ? $"{method} is not in retries.methods, and the backend may have acted on it"
+        : "no backend is left that was not tried";
 
     private static string RetryReason(HttpContext context, AttemptFeature attempt) =>
         attempt.HeldBackStatus is not null ? "status"

@@ -285,6 +285,28 @@ public sealed class ConfigLoaderTests : IDisposable
     }
 
     [Fact]
+    public void Load_Explain_IsOffUnlessEnabled_AndKeepsAHundredByDefault()
+    {
+        Assert.Null(Load("").Options!.Observability.Explain);
+        Assert.Null(Load("observability: { explain: { enabled: false, keep: 5 } }").Options!.Observability.Explain);
+        Assert.Equal(new ExplainOptions(100), Load("observability: { explain: { enabled: true } }").Options!.Observability.Explain);
+        Assert.Equal(new ExplainOptions(7), Load("observability: { explain: { enabled: true, keep: 7 } }").Options!.Observability.Explain);
+    }
+
+    [Theory]
+    [InlineData("enabled: sometimes", "observability.explain.enabled")]
+    [InlineData("keep: 0", "observability.explain.keep")]
+    [InlineData("keep: 10001", "observability.explain.keep")]
+    [InlineData("color: red", "observability.explain.color")]
+    public void Load_Explain_BadValues_AreRejectedWithTheirKey(string setting, string key)
+    {
+        var result = Load($"observability:\n  explain: {{ {setting} }}\n");
+
+        Assert.Null(result.Options);
+        Assert.Contains(result.Errors, e => e.StartsWith($"{key} (line 2): ", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Load_ResilienceDefaults_AreSafe()
     {
         var o = Load("").Options!;
