@@ -110,9 +110,15 @@ public sealed class SqliteRegistrationStore : IDisposable
         }
     }
 
+    /// <summary>
+    /// Reads the schema version and applies what is missing in one write transaction (BEGIN IMMEDIATE), so that
+    /// balancers opening one new database at the same moment take turns: the first creates the schema, the others
+    /// wait (busy_timeout) and find it made.
+    /// </summary>
     private static void Migrate(SqliteConnection connection)
     {
-        var version = Convert.ToInt32(Scalar(connection, "PRAGMA user_version"), CultureInfo.InvariantCulture);
+        using var transaction = connection.BeginTransaction(deferred: false);
+        var version = Convert.ToInt32(Scalar(connection, "PRAGMA user_version", transaction), CultureInfo.InvariantCulture);
         if (version > Migrations.Length)
         {
             throw new InvalidOperationException($"The database schema is version {version}, newer than this build knows ({Migrations.Length}).");
@@ -120,11 +126,15 @@ public sealed class SqliteRegistrationStore : IDisposable
 
         for (var next = version; next < Migrations.Length; next++)
         {
-            using var transaction = connection.BeginTransaction();
             Execute(connection, Migrations[next], transaction);
-            Execute(connection, $"PRAGMA user_version = {next + 1}", transaction);
-            transaction.Commit();
         }
+
+        if (version < Migrations.Length)
+        {
+            Execute(connection, $"PRAGMA user_version = {Migrations.Length}", transaction);
+        }
+
+        transaction.Commit();
     }
 
     /// <summary>Every stored registration, in registration order.</summary>
@@ -238,9 +248,10 @@ public sealed class SqliteRegistrationStore : IDisposable
         return groups;
     }
 
-    private static object? Scalar(SqliteConnection connection, string sql)
+    private static object? Scalar(SqliteConnection connection, string sql, SqliteTransaction transaction)
     {
         using var command = connection.CreateCommand();
+        command.Transaction = transaction;
         command.CommandText = sql;
         return command.ExecuteScalar();
     }
