@@ -36,7 +36,7 @@ internal sealed class ExplainStep(
     private readonly byte[]? _token = string.IsNullOrEmpty(options.Admin.Token) ? null : Encoding.UTF8.GetBytes(options.Admin.Token);
     private readonly FrozenDictionary<string, ILoadBalancingPolicy> _policies = policies.ToFrozenDictionary(p => p.Name, StringComparer.OrdinalIgnoreCase);
 
-    public Task BeginAsync(HttpContext context, Func<Task> next)
+    public Task BeginAsync(HttpContext context, RequestDelegate next)
     {
         var headers = context.Request.Headers;
         // Neither header is for a backend: the token least of all, asked or not.
@@ -49,13 +49,13 @@ internal sealed class ExplainStep(
         var asked = headers[Header];
         if (asked.Count == 0)
         {
-            return next();
+            return next(context);
         }
 
         headers.Remove(Header);
         return asked.Count == 1 && asked[0]!.Trim() == "1" && Allowed(context.Connection.RemoteIpAddress, token)
             ? ExplainAsync(context, next)
-            : next();
+            : next(context);
     }
 
     /// <summary>A trusted proxy's connection, or the admin token (compared in constant time).</summary>
@@ -63,7 +63,7 @@ internal sealed class ExplainStep(
         options.Proxy.TrustedProxies.Contains(peer is { IsIPv4MappedToIPv6: true } ? peer.MapToIPv4() : peer)
         || (_token is not null && token.Count == 1 && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(token[0] ?? ""), _token));
 
-    private async Task ExplainAsync(HttpContext context, Func<Task> next)
+    private async Task ExplainAsync(HttpContext context, RequestDelegate next)
     {
         var started = time.GetTimestamp();
         var request = context.Request;
@@ -84,7 +84,7 @@ internal sealed class ExplainStep(
         Candidates(trace, cluster, proxy.AllDestinations, proxy.AvailableDestinations);
         try
         {
-            await next().ConfigureAwait(false);
+            await next(context).ConfigureAwait(false);
         }
         finally
         {
@@ -156,7 +156,7 @@ internal sealed class ExplainStep(
     }
 
     /// <summary>After the restriction step: the backends it left out, each restricted by path or by client.</summary>
-    public Task RestrictedAsync(HttpContext context, Func<Task> next)
+    public Task RestrictedAsync(HttpContext context, RequestDelegate next)
     {
         if (context.Features.Get<DecisionTrace>() is { } trace)
         {
@@ -172,7 +172,7 @@ internal sealed class ExplainStep(
             }
         }
 
-        return next();
+        return next(context);
     }
 
     private static string Restriction(BackendEntry backend, string path, IPAddress? client)
@@ -202,7 +202,7 @@ internal sealed class ExplainStep(
     }
 
     /// <summary>Before load balancing, in every try: what it may pick from.</summary>
-    public static Task BeforePickAsync(HttpContext context, Func<Task> next)
+    public static Task BeforePickAsync(HttpContext context, RequestDelegate next)
     {
         if (context.Features.Get<DecisionTrace>() is { } trace)
         {
@@ -212,11 +212,11 @@ internal sealed class ExplainStep(
             context.Features.Set(new PickInput(proxy.AvailableDestinations));
         }
 
-        return next();
+        return next(context);
     }
 
     /// <summary>After load balancing, in every try: the pick and the algorithm's reason.</summary>
-    public Task PickedAsync(HttpContext context, Func<Task> next)
+    public Task PickedAsync(HttpContext context, RequestDelegate next)
     {
         if (context.Features.Get<DecisionTrace>() is { } trace)
         {
@@ -238,11 +238,11 @@ internal sealed class ExplainStep(
             }
         }
 
-        return next();
+        return next(context);
     }
 
     /// <summary>After slow start and the concurrency limit, in every try: where the try goes, when not to the pick.</summary>
-    public Task SentAsync(HttpContext context, Func<Task> next)
+    public Task SentAsync(HttpContext context, RequestDelegate next)
     {
         if (context.Features.Get<DecisionTrace>() is { } trace
             && context.Features.Get<PickInput>()?.Picked is { } picked
@@ -255,7 +255,7 @@ internal sealed class ExplainStep(
                 : $"{picked.Model.Config.Address} was at its limit of {options.Proxy.Limits.MaxRequestsPerBackend} requests in flight");
         }
 
-        return next();
+        return next(context);
     }
 
     private static string Time(DateTimeOffset at) => at.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);

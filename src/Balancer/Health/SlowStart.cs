@@ -12,9 +12,14 @@ namespace Balancer.Health;
 /// JIT that has not warmed up is not hit with full load at once. Availability changes are observed where YARP
 /// computes them (<see cref="AvailableDestinationsPolicy"/>). Backends are not ramped when the pool had none
 /// available before (the balancer just started, or the whole pool was down): there is no one to shift their load to.
+/// Nor are those that become available while the balancer starts, before it takes traffic (<paramref name="starting"/>
+/// until <see cref="Serving"/>): first probes that land one by one must not leave all but the first backend of each pool
+/// ramping from nothing, as if they had joined a pool already under load.
 /// </summary>
-internal sealed class SlowStart(TimeSpan window, TimeProvider time, EventFeed? events = null)
+internal sealed class SlowStart(TimeSpan window, TimeProvider time, EventFeed? events = null, bool starting = false)
 {
+    private volatile bool _starting = starting;
+
     private readonly ConcurrentDictionary<string, HashSet<DestinationState>> _available = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConditionalWeakTable<DestinationState, StrongBox<long>> _joined = [];
     private readonly ConditionalWeakTable<DestinationState, ITimer> _rampEnds = [];
@@ -23,6 +28,9 @@ internal sealed class SlowStart(TimeSpan window, TimeProvider time, EventFeed? e
     private const int MaxDraws = 16;
 
     public bool Enabled => window > TimeSpan.Zero;
+
+    /// <summary>The balancer takes traffic from now on: backends that become available from here on ramp.</summary>
+    public void Serving() => _starting = false;
 
     /// <summary>Notes the available set of a pool; the backends new to it start ramping now.</summary>
     public void Observe(string pool, IReadOnlyList<DestinationState> available)
@@ -34,7 +42,7 @@ internal sealed class SlowStart(TimeSpan window, TimeProvider time, EventFeed? e
 
         var now = time.GetTimestamp();
         var current = new HashSet<DestinationState>(available, ReferenceEqualityComparer.Instance);
-        if (_available.TryGetValue(pool, out var previous) && previous.Count > 0)
+        if (!_starting && _available.TryGetValue(pool, out var previous) && previous.Count > 0)
         {
             foreach (var destination in current.Where(d => !previous.Contains(d)))
             {

@@ -10,18 +10,18 @@ namespace Balancer.Health;
 /// </summary>
 internal sealed class SlowStartStep(SlowStart slowStart, Random random)
 {
-    public Task InvokeAsync(HttpContext context, Func<Task> next)
+    public Task InvokeAsync(HttpContext context, RequestDelegate next)
     {
         if (!slowStart.Enabled)
         {
-            return next();
+            return next(context);
         }
 
         var proxy = context.GetReverseProxyFeature();
         if (proxy.AvailableDestinations.Count != 1
             || proxy.Cluster.Config.LoadBalancingPolicy is AlgorithmNames.IpHash or AlgorithmNames.ConsistentHash)
         {
-            return next();
+            return next(context);
         }
 
         if (context.Features.Get<AttemptFeature>()?.Candidates is { Count: > 1 } candidates)
@@ -29,6 +29,6 @@ internal sealed class SlowStartStep(SlowStart slowStart, Random random)
             proxy.AvailableDestinations = slowStart.Choose(proxy.AvailableDestinations[0], candidates, random);
         }
 
-        return next();
+        return next(context);
     }
 }

@@ -56,6 +56,7 @@ public static partial class BalancerApp
             // Know which backends are up before taking traffic: every backend's first probe is answered (or timed out).
             await app.Services.GetRequiredService<ActiveHealthChecker>().StartAsync().ConfigureAwait(false);
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
+            app.Services.GetRequiredService<SlowStart>().Serving();
             app.Services.GetRequiredService<DrainMonitor>().Start();
         }
         catch (IOException e)
@@ -195,7 +196,7 @@ public static partial class BalancerApp
             sp.GetRequiredService<ILogger<ActiveHealthChecker>>(),
             sp.GetRequiredService<EventFeed>()));
         services.AddSingleton<DrainMonitor>();
-        services.AddSingleton(sp => new SlowStart(options.Proxy.SlowStart, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<EventFeed>()));
+        services.AddSingleton(sp => new SlowStart(options.Proxy.SlowStart, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<EventFeed>(), starting: true));
         services.AddSingleton<OutlierDetector>();
         services.AddSingleton<IPassiveHealthCheckPolicy>(sp => sp.GetRequiredService<OutlierDetector>());
         services.AddSingleton(sp => new RetryStep(options, sp.GetRequiredService<TimeProvider>(), Random.Shared, sp.GetRequiredService<ILogger<RetryStep>>(), sp.GetRequiredService<BalancerMetrics>(), sp.GetRequiredService<TrafficStats>()));

@@ -9,25 +9,25 @@ namespace Balancer.LoadBalancing;
 /// </summary>
 internal static class InFlightStep
 {
-    public static Task InvokeAsync(HttpContext context, Func<Task> next)
+    public static Task InvokeAsync(HttpContext context, RequestDelegate next)
     {
         var proxy = context.GetReverseProxyFeature();
         var cluster = proxy.Route.Cluster;
         var tracker = cluster is null ? null : InFlightTracker.ForPolicy(cluster, proxy.Cluster.Config.LoadBalancingPolicy);
         if (tracker is null || proxy.AvailableDestinations.Count != 1)
         {
-            return next();
+            return next(context);
         }
 
-        return CountAsync(tracker, proxy.AvailableDestinations[0], next);
+        return CountAsync(context, tracker, proxy.AvailableDestinations[0], next);
     }
 
-    private static async Task CountAsync(InFlightTracker tracker, DestinationState destination, Func<Task> next)
+    private static async Task CountAsync(HttpContext context, InFlightTracker tracker, DestinationState destination, RequestDelegate next)
     {
         tracker.Acquire(destination);
         try
         {
-            await next().ConfigureAwait(false);
+            await next(context).ConfigureAwait(false);
         }
         finally
         {

@@ -13,9 +13,9 @@ internal sealed partial class ProxyErrors(BalancerOptions options, ILogger<Proxy
 {
     private readonly string _retryAfter = Math.Max(1, (int)Math.Ceiling(options.Proxy.RetryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
 
-    public async Task InvokeAsync(HttpContext context, Func<Task> next)
+    public async Task InvokeAsync(HttpContext context, RequestDelegate next)
     {
-        await next().ConfigureAwait(false);
+        await next(context).ConfigureAwait(false);
 
         var error = context.Features.Get<IForwarderErrorFeature>()?.Error;
         if (error is null or ForwarderError.None || context.Response.HasStarted)

@@ -9,12 +9,12 @@ namespace Balancer.Proxy;
 /// </summary>
 internal static class RequestBodyLimit
 {
-    public static Task InvokeAsync(HttpContext context, Func<Task> next)
+    public static Task InvokeAsync(HttpContext context, RequestDelegate next)
     {
         var limit = context.Features.Get<IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize;
         if (context.Request.ContentLength is not { } length || limit is null || length <= limit)
         {
-            return next();
+            return next(context);
         }
 
         context.Response.StatusCode = StatusCodes.Status413PayloadTooLarge;

@@ -12,7 +12,7 @@ internal sealed class RestrictionStep(BalancerOptions options)
 {
     private static readonly IReadOnlyList<DestinationState> Nobody = [];
 
-    public Task InvokeAsync(HttpContext context, Func<Task> next)
+    public Task InvokeAsync(HttpContext context, RequestDelegate next)
     {
         var proxy = context.GetReverseProxyFeature();
         var cluster = proxy.Cluster.Config;
@@ -24,14 +24,14 @@ internal sealed class RestrictionStep(BalancerOptions options)
                 proxy.AvailableDestinations = Nobody; // fail closed: never serve a restricted pool unrestricted
             }
 
-            return next();
+            return next(context);
         }
 
         var group = restrictions.Select(context.Request.Path.Value);
         if (!group.HasMembers)
         {
             proxy.AvailableDestinations = Nobody;
-            return next();
+            return next(context);
         }
 
         var client = ClientAddress.Resolve(context, options.Proxy.TrustedProxies);
@@ -44,6 +44,6 @@ internal sealed class RestrictionStep(BalancerOptions options)
         }
 
         proxy.AvailableDestinations = admitted.Filter(proxy.AvailableDestinations);
-        return next();
+        return next(context);
     }
 }

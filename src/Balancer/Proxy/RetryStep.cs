@@ -23,7 +23,7 @@ internal sealed partial class RetryStep(BalancerOptions options, TimeProvider ti
     private static readonly ConditionalWeakTable<ClusterState, RetryBudget> Budgets = [];
     private readonly bool _explain = options.Observability.Explain is not null;
 
-    public async Task InvokeAsync(HttpContext context, Func<Task> next)
+    public async Task InvokeAsync(HttpContext context, RequestDelegate next)
     {
         var retries = options.Retries;
         var proxy = context.GetReverseProxyFeature();
@@ -59,7 +59,7 @@ internal sealed partial class RetryStep(BalancerOptions options, TimeProvider ti
             using var span = Tracing.Source.StartActivity(Tracing.TrySpan);
             try
             {
-                await next().ConfigureAwait(false);
+                await next(context).ConfigureAwait(false);
             }
             finally
             {

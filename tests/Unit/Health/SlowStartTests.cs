@@ -26,6 +26,23 @@ public sealed class SlowStartTests
     }
 
     [Fact]
+    public void BackendsThatComeUpWhileTheBalancerStarts_DoNotRamp_ThoseAfterItServesDo()
+    {
+        var clock = new FakeTimeProvider();
+        var all = Destinations.Create(4);
+        var ramp = new SlowStart(TimeSpan.FromSeconds(20), clock, starting: true);
+
+        ramp.Observe("pool", all[..1]); // first probes pass one at a time before the listener opens
+        ramp.Observe("pool", all[..2]);
+        ramp.Observe("pool", all[..3]);
+        ramp.Serving();
+        ramp.Observe("pool", all); // all[3]'s first probe passed once traffic flowed
+
+        Assert.All(all[..3], d => Assert.Equal(1.0, ramp.Share(d)));
+        Assert.Equal(0.0, ramp.Share(all[3]));
+    }
+
+    [Fact]
     public void ABackendThatComesBack_RampsAgain()
     {
         var clock = new FakeTimeProvider();
