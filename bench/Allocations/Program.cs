@@ -1,10 +1,12 @@
-// Bytes the balancer allocates per proxied request, with metrics on and off, side by side in one process:
+// Bytes the balancer allocates per proxied request, each feature on the request path against the configuration
+// without it, side by side in one process:
 //
 //   dotnet run -c Release --project bench/Allocations -- BACKEND_URL [REQUESTS]
 //
 // BACKEND_URL is a backend in another process (bench/run.sh starts FakeBackends), so that nothing but the balancer
 // allocates here; the client is a raw keep-alive socket that reuses one buffer. Each configuration is started alone,
-// warmed up, and measured over REQUESTS sequential requests with GC.GetTotalAllocatedBytes(precise: true).
+// warmed up, and measured over REQUESTS sequential requests with GC.GetTotalAllocatedBytes(precise: true), which
+// counts every thread's allocations (the access log's writer task too).
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
@@ -15,63 +17,79 @@ using Microsoft.Extensions.Logging;
 
 var backend = args.Length > 0 ? args[0] : throw new ArgumentException("usage: Allocations BACKEND_URL [REQUESTS]");
 var requests = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 20_000;
-var rows = new List<(string Name, double Bytes)>();
-foreach (var (name, extra) in new[] { ("metrics off", "observability: { metrics: false }"), ("metrics on", "observability: { metrics: true }") })
+var configurations = new (string Name, string Yaml, string? Header, string? Baseline)[]
 {
+    ("metrics off", "observability: { metrics: false }", null, null),
+    ("metrics on", "observability: { metrics: true }", null, "metrics off"),
+    ("explain enabled, not asked", "observability: { explain: { enabled: true } }", null, "metrics on"),
+    ("explain asked (X-Balancer-Explain: 1)", "observability: { explain: { enabled: true } }", "X-Balancer-Explain: 1", "metrics on"),
+    ("access log, balancer format", "observability: { access-log: { format: balancer } }", null, "metrics on"),
+    ("access log, combined format", "observability: { access-log: { format: combined } }", null, "metrics on"),
+    ("access log, json format", "observability: { access-log: { format: json } }", null, "metrics on"),
+};
+var bytesOf = new Dictionary<string, double>();
+foreach (var (name, extra, header, _) in configurations)
+{
+    var directory = Directory.CreateTempSubdirectory("alloc-").FullName;
+    var logs = extra.Contains("access-log", StringComparison.Ordinal) ? Path.Combine(directory, "logs") : "";
     var yaml = $$"""
-        BalanceHub: { listen: 0, tcpListener: 0, algorithm: round-robin, access-logs-path: '' }
+        BalanceHub: { listen: 0, tcpListener: 0, algorithm: round-robin, access-logs-path: '{{logs}}' }
         admin: { port: 0 }
-        proxy: { bind: 127.0.0.1 }
+        proxy: { bind: 127.0.0.1, trusted-proxies: [127.0.0.1] }
         health-checks: { enabled: false }
         {{extra}}
         backends: [ { address: "{{backend}}" } ]
         """;
-    var directory = Directory.CreateTempSubdirectory("alloc-").FullName;
     await File.WriteAllTextAsync(Path.Combine(directory, "config.yaml"), yaml);
     var loaded = ConfigLoader.Load(Path.Combine(directory, "config.yaml"), [], new Dictionary<string, string>());
-    await using var lb = await BalancerApp.StartAsync(loaded.Options ?? throw new InvalidOperationException(string.Join("\n", loaded.Errors)), logging => logging.ClearProviders());
-    using var client = new RawClient(lb.ProxyEndpoint);
-    for (var i = 0; i < 20_000; i++)
+    await using (var lb = await BalancerApp.StartAsync(loaded.Options ?? throw new InvalidOperationException(string.Join("\n", loaded.Errors)), logging => logging.ClearProviders()))
     {
-        await client.GetAsync();
+        using var client = new RawClient(lb.ProxyEndpoint, header);
+        for (var i = 0; i < 20_000; i++)
+        {
+            await client.GetAsync();
+        }
+
+        GC.Collect();
+        var before = GC.GetTotalAllocatedBytes(precise: true);
+        for (var i = 0; i < requests; i++)
+        {
+            await client.GetAsync();
+        }
+
+        bytesOf[name] = (GC.GetTotalAllocatedBytes(precise: true) - before) / (double)requests;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name}: {bytesOf[name]:0} bytes per request ({requests} requests)"));
     }
 
-    GC.Collect();
-    var before = GC.GetTotalAllocatedBytes(precise: true);
-    for (var i = 0; i < requests; i++)
-    {
-        await client.GetAsync();
-    }
-
-    var bytes = (GC.GetTotalAllocatedBytes(precise: true) - before) / (double)requests;
-    rows.Add((name, bytes));
-    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name}: {bytes:0} bytes per request ({requests} requests)"));
+    Directory.Delete(directory, recursive: true);
 }
 
 Console.WriteLine();
-Console.WriteLine("| configuration | bytes allocated per request | vs metrics off |");
-Console.WriteLine("|---|---:|---:|");
-foreach (var (name, bytes) in rows)
+Console.WriteLine("| configuration | bytes allocated per request | difference |");
+Console.WriteLine("|---|---:|---|");
+foreach (var (name, _, _, baseline) in configurations)
 {
-    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {name} | {bytes:0} | {bytes - rows[0].Bytes:+0;-0;0} |"));
+    var difference = baseline is null ? "" : string.Create(CultureInfo.InvariantCulture, $"{bytesOf[name] - bytesOf[baseline]:+0;-0;0} vs {baseline}");
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {name} | {bytesOf[name]:0} | {difference} |"));
 }
 
-/// <summary>GET / over one keep-alive connection, reading each response by its Content-Length into one buffer.</summary>
+/// <summary>GET /bench?x=1 (with one more header, when given) over one keep-alive connection, reading each response by its Content-Length into one buffer.</summary>
 internal sealed class RawClient : IDisposable
 {
-    private static readonly byte[] Request = Encoding.ASCII.GetBytes("GET /bench?x=1 HTTP/1.1\r\nHost: bench\r\n\r\n");
+    private readonly byte[] _request;
     private readonly Socket _socket;
     private readonly byte[] _buffer = new byte[64 * 1024];
 
-    public RawClient(IPEndPoint target)
+    public RawClient(IPEndPoint target, string? header)
     {
+        _request = Encoding.ASCII.GetBytes($"GET /bench?x=1 HTTP/1.1\r\nHost: bench\r\n{(header is null ? "" : header + "\r\n")}\r\n");
         _socket = new Socket(target.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         _socket.Connect(target);
     }
 
     public async ValueTask GetAsync()
     {
-        await _socket.SendAsync(Request, SocketFlags.None);
+        await _socket.SendAsync(_request, SocketFlags.None);
         var filled = 0;
         while (true)
         {
