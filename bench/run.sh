@@ -78,7 +78,8 @@ dotnet "$work/Balancer/Balancer.dll" --config "$work/lb-off.yaml" --control-port
 dotnet "$work/PlainYarp/PlainYarp.dll" "http://127.0.0.1:$BACKEND" "http://127.0.0.1:$YARP" >"$out/plainyarp.log" 2>&1 & pids+=($!)
 wait_port "$LB"; wait_port "$LB_OFF"; wait_port "$LB_NOMETRICS"; wait_port "$LB_EXPLAIN"; wait_port "$YARP"
 
-curl -s -o /dev/null -D - -H "X-Balancer-Explain: 1" "http://127.0.0.1:$LB_EXPLAIN$PATH_TESTED" | grep -qi '^x-balancer-explain: id=' \
+curl -s -o /dev/null -D "$work/explain.headers" -H "X-Balancer-Explain: 1" "http://127.0.0.1:$LB_EXPLAIN$PATH_TESTED"
+grep -qi '^x-balancer-explain: id=' "$work/explain.headers" \
   || { echo "the explain-enabled balancer answered without a trace" >&2; exit 1; }
 
 # name port [a header wrk sends on every request]

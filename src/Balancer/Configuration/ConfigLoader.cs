@@ -70,7 +70,7 @@ public static partial class ConfigLoader
     private static ExplainOptions? ReadExplain(ConfigSection explain)
     {
         var enabled = explain.Value("enabled", false, ValueParsers.Bool);
-        var keep = explain.Value("keep", ExplainOptions.DefaultKeep, ValueParsers.Int(1, 10_000, "a number of explained requests"));
+        var keep = explain.Value("keep", ExplainOptions.DefaultKeep, ValueParsers.Int(1, 1000, "a number of explained requests"));
         return enabled ? new ExplainOptions(keep) : null;
     }
 

@@ -15,8 +15,17 @@ internal sealed class DecisionTrace(string method, string path, string? client, 
     /// <summary>The compact header is cut here: proxies and clients limit a header's size, and the full trace is a GET away.</summary>
     public const int MaxCompactLength = 1024;
 
+    /// <summary>Backends listed one by one; a bigger pool's others are counted, so that a trace stays small.</summary>
+    public const int MaxCandidates = 256;
+
+    /// <summary>Excluded backends the compact header names; the full trace has the rest.</summary>
+    public const int MaxCompactExclusions = 8;
+
     private readonly Lock _lock = new();
     private readonly List<CandidateView> _candidates = [];
+    private readonly Dictionary<string, int> _candidateIndex = new(StringComparer.OrdinalIgnoreCase);
+    private int _unlisted;
+    private int _unlistedAvailable;
     private readonly List<TryView> _tries = [];
     private readonly List<string> _notes = [];
     private string? _route;
@@ -55,8 +64,20 @@ internal sealed class DecisionTrace(string method, string path, string? client, 
         }
     }
 
-    /// <summary>Past the step that narrows candidates to those serving the path and admitting the client.</summary>
-    public bool PastRestrictions { get; set; }
+    /// <summary>What path and client restrictions excluded has been noted (past the restriction step, or refused by it).</summary>
+    public bool RestrictionsNoted { get; set; }
+
+    /// <summary><see cref="MaxCandidates"/> are listed: the rest are only counted (<see cref="Unlisted"/>).</summary>
+    public bool CandidatesFull
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _candidates.Count >= MaxCandidates;
+            }
+        }
+    }
 
     /// <summary>The backends that two random draws weighed in the current try (power of two choices), as the policy saw them.</summary>
     public (string First, int FirstInFlight, string Second, int SecondInFlight)? Drawn { get; set; }
@@ -74,7 +95,25 @@ internal sealed class DecisionTrace(string method, string path, string? client, 
     {
         lock (_lock)
         {
+            if (_candidates.Count >= MaxCandidates)
+            {
+                _unlisted++;
+                _unlistedAvailable += excluded is null ? 1 : 0;
+                return;
+            }
+
+            _candidateIndex.TryAdd(backend, _candidates.Count);
             _candidates.Add(new CandidateView(backend, excluded is null, excluded, weight, Math.Round(effectiveWeight, 3), inFlight));
+        }
+    }
+
+    /// <summary>A backend past <see cref="MaxCandidates"/>: counted, available or not.</summary>
+    public void Unlisted(bool available)
+    {
+        lock (_lock)
+        {
+            _unlisted++;
+            _unlistedAvailable += available ? 1 : 0;
         }
     }
 
@@ -83,8 +122,7 @@ internal sealed class DecisionTrace(string method, string path, string? client, 
     {
         lock (_lock)
         {
-            var i = _candidates.FindIndex(c => c.Backend == backend && c.Available);
-            if (i >= 0)
+            if (_candidateIndex.TryGetValue(backend, out var i) && _candidates[i].Available)
             {
                 _candidates[i] = _candidates[i] with { Available = false, Excluded = reason };
             }
@@ -144,7 +182,13 @@ internal sealed class DecisionTrace(string method, string path, string? client, 
     {
         lock (_lock)
         {
-            return new ExplainView(Id, time, method, path, client, _route, _pool, _algorithm, _complete, _status, _durationMs, [.. _candidates], [.. _tries], [.. _notes]);
+            List<string> notes = [.. _notes];
+            if (_unlisted > 0)
+            {
+                notes.Insert(0, string.Create(CultureInfo.InvariantCulture, $"{_unlisted} more backends of the pool are not listed ({_unlistedAvailable} of them available before path and client restrictions)"));
+            }
+
+            return new ExplainView(Id, time, method, path, client, _route, _pool, _algorithm, _complete, _status, _durationMs, [.. _candidates], [.. _tries], notes);
         }
     }
 
@@ -157,8 +201,8 @@ internal sealed class DecisionTrace(string method, string path, string? client, 
     }
 
     /// <summary>
-    /// The response header: id, pool, how many backends were available, what each one excluded was excluded for
-    /// (in a word), and each try's backend, the algorithm's reason and why it was retried. Printable ASCII only, at most
+    /// The response header: id, pool, how many backends were available, each try's backend, the algorithm's reason,
+    /// its outcome when it failed and why it was retried, and what the first few excluded were excluded for (in a word). Printable ASCII only, at most
     /// <see cref="MaxCompactLength"/> characters; hash key values (a header's or cookie's) are left to the full trace.
     /// </summary>
     public string Compact()
@@ -172,13 +216,9 @@ internal sealed class DecisionTrace(string method, string path, string? client, 
                 text.Append("; pool=").Append(_pool);
             }
 
-            text.Append(CultureInfo.InvariantCulture, $"; available={_candidates.Count(c => c.Available)}/{_candidates.Count}");
             var excluded = _candidates.Where(c => !c.Available).ToList();
-            if (excluded.Count > 0)
-            {
-                text.Append("; excluded=").AppendJoin(", ", excluded.Select(c => $"{c.Backend} {Word(c.Excluded!)}"));
-            }
-
+            text.Append(CultureInfo.InvariantCulture, $"; available={_candidates.Count - excluded.Count + _unlistedAvailable}/{_candidates.Count + _unlisted}");
+            // Tries before exclusions: in a big pool the list of those left out must not push them past the cut.
             foreach (var t in _tries)
             {
                 text.Append(CultureInfo.InvariantCulture, $"; try {t.Number}=");
@@ -193,9 +233,27 @@ internal sealed class DecisionTrace(string method, string path, string? client, 
                     text.Append(" (").Append(t.Redirected).Append(')');
                 }
 
+                if (t.Outcome is not null and not "success")
+                {
+                    text.Append(" -> ").Append(t.Outcome);
+                    if (t.Status is { } status)
+                    {
+                        text.Append(CultureInfo.InvariantCulture, $" {status}");
+                    }
+                }
+
                 if (t.Retried is not null)
                 {
                     text.Append(" retried: ").Append(t.Retried);
+                }
+            }
+
+            if (excluded.Count > 0)
+            {
+                text.Append("; excluded=").AppendJoin(", ", excluded.Take(MaxCompactExclusions).Select(c => $"{c.Backend} {Word(c.Excluded!)}"));
+                if (excluded.Count > MaxCompactExclusions)
+                {
+                    text.Append(CultureInfo.InvariantCulture, $", and {excluded.Count - MaxCompactExclusions} more");
                 }
             }
         }

@@ -38,22 +38,10 @@ internal sealed class ExplainStep(
 
     public Task BeginAsync(HttpContext context, RequestDelegate next)
     {
+        // Neither header reaches a backend either way: the proxy's transforms drop them.
         var headers = context.Request.Headers;
-        // Neither header is for a backend: the token least of all, asked or not.
-        var token = headers[TokenHeader];
-        if (token.Count > 0)
-        {
-            headers.Remove(TokenHeader);
-        }
-
         var asked = headers[Header];
-        if (asked.Count == 0)
-        {
-            return next(context);
-        }
-
-        headers.Remove(Header);
-        return asked.Count == 1 && asked[0]!.Trim() == "1" && Allowed(context.Connection.RemoteIpAddress, token)
+        return asked.Count == 1 && asked[0]!.Trim() == "1" && Allowed(context.Connection.RemoteIpAddress, headers[TokenHeader])
             ? ExplainAsync(context, next)
             : next(context);
     }
@@ -73,10 +61,11 @@ internal sealed class ExplainStep(
         context.Features.Set(trace);
         context.Response.OnStarting(static state =>
         {
-            var (response, trace) = ((HttpResponse, DecisionTrace))state;
-            response.Headers[Header] = trace.Compact();
+            var (step, context, trace) = ((ExplainStep, HttpContext, DecisionTrace))state;
+            step.NoteRefusal(context, trace);
+            context.Response.Headers[Header] = trace.Compact();
             return Task.CompletedTask;
-        }, (context.Response, trace));
+        }, (this, context, trace));
 
         var proxy = context.GetReverseProxyFeature();
         var cluster = proxy.Route.Cluster!;
@@ -88,17 +77,18 @@ internal sealed class ExplainStep(
         }
         finally
         {
-            var status = context.Response.StatusCode;
-            if (!trace.PastRestrictions && status == StatusCodes.Status403Forbidden)
-            {
-                trace.Note($"403: no backend serving {trace.Path} admits the client {client?.ToString() ?? "(unknown)"}");
-            }
-            else if (trace.Tries == 0 && status == StatusCodes.Status503ServiceUnavailable)
-            {
-                trace.Note("503: no backend was available");
-            }
+            NoteRefusal(context, trace); // when the response never started (the client left)
+            trace.End(context.Response.StatusCode, time.GetElapsedTime(started));
+        }
+    }
 
-            trace.End(status, time.GetElapsedTime(started));
+    /// <summary>A 403 from the restriction step, which answers without going on: what each backend was restricted by.</summary>
+    private void NoteRefusal(HttpContext context, DecisionTrace trace)
+    {
+        if (!trace.RestrictionsNoted && context.Response.StatusCode == StatusCodes.Status403Forbidden)
+        {
+            NoteRestrictions(context, trace, left: []);
+            trace.Note($"403: no backend serving {trace.Path} admits the client {trace.Client ?? "(unknown)"}");
         }
     }
 
@@ -107,13 +97,25 @@ internal sealed class ExplainStep(
     {
         var included = new HashSet<DestinationState>(available, ReferenceEqualityComparer.Instance);
         var probed = cluster.Model.Config.Metadata?.ContainsKey(AvailableDestinationsPolicy.ActiveChecksMetadata) == true;
+        var entries = new Dictionary<string, BackendEntry>(StringComparer.OrdinalIgnoreCase);
+        foreach (var entry in registry.Current.Pools.FirstOrDefault(p => p.Name.Equals(cluster.ClusterId, StringComparison.OrdinalIgnoreCase))?.Backends ?? [])
+        {
+            entries.TryAdd(entry.Address, entry);
+        }
+
         var panicking = false;
         foreach (var destination in all.OrderBy(DestinationMetadata.OrderOf))
         {
-            var address = destination.Model.Config.Address;
-            var view = states.Find(cluster.ClusterId, address);
             var isIncluded = included.Contains(destination);
-            panicking |= isIncluded && view is { Healthy: false };
+            panicking |= isIncluded && destination.Health.Active == DestinationHealth.Unhealthy;
+            if (trace.CandidatesFull)
+            {
+                trace.Unlisted(isIncluded);
+                continue;
+            }
+
+            var address = destination.Model.Config.Address;
+            var view = entries.TryGetValue(address, out var backend) ? states.View(backend) : null;
             trace.Candidate(
                 address,
                 DestinationMetadata.WeightOf(destination),
@@ -160,27 +162,38 @@ internal sealed class ExplainStep(
     {
         if (context.Features.Get<DecisionTrace>() is { } trace)
         {
-            trace.PastRestrictions = true;
-            var proxy = context.GetReverseProxyFeature();
-            var left = proxy.AvailableDestinations.Select(d => d.Model.Config.Address).ToHashSet(StringComparer.OrdinalIgnoreCase);
-            var pool = registry.Current.Pools.FirstOrDefault(p => p.Name.Equals(proxy.Route.Cluster!.ClusterId, StringComparison.OrdinalIgnoreCase));
-            var client = trace.Client is { } text && IPAddress.TryParse(text, out var parsed) ? parsed : null;
-            foreach (var backend in trace.AvailableBackends().Where(b => !left.Contains(b)))
-            {
-                var entry = pool?.Backends.FirstOrDefault(b => b.Address.Equals(backend, StringComparison.OrdinalIgnoreCase));
-                trace.Exclude(backend, entry is null ? "restricted" : Restriction(entry, trace.Path, client));
-            }
+            var left = context.GetReverseProxyFeature().AvailableDestinations.Select(d => d.Model.Config.Address).ToHashSet(StringComparer.OrdinalIgnoreCase);
+            NoteRestrictions(context, trace, left);
         }
 
         return next(context);
     }
 
-    private static string Restriction(BackendEntry backend, string path, IPAddress? client)
+    private void NoteRestrictions(HttpContext context, DecisionTrace trace, HashSet<string> left)
+    {
+        trace.RestrictionsNoted = true;
+        var proxy = context.GetReverseProxyFeature();
+        var pool = registry.Current.Pools.FirstOrDefault(p => p.Name.Equals(proxy.Route.Cluster!.ClusterId, StringComparison.OrdinalIgnoreCase));
+        var client = trace.Client is { } text && IPAddress.TryParse(text, out var parsed) ? parsed : null;
+        var backends = pool?.Backends.ToDictionary(b => b.Address, StringComparer.OrdinalIgnoreCase) ?? [];
+        // The restriction index serves a path from the backends with its longest registered prefix (or, when none has
+        // one, from those that registered no path), and of those from the ones that admit the client.
+        var longest = backends.Values.SelectMany(b => b.Paths).Where(p => Covers(p, trace.Path)).Select(Length).DefaultIfEmpty(-1).Max();
+        foreach (var backend in trace.AvailableBackends().Where(b => !left.Contains(b)))
+        {
+            trace.Exclude(backend, backends.TryGetValue(backend, out var entry) ? Restriction(entry, trace.Path, longest, client) : "restricted");
+        }
+    }
+
+    private static string Restriction(BackendEntry backend, string path, int longest, IPAddress? client)
     {
         var claims = backend.Paths.Where(p => Covers(p, path)).ToList();
-        if (backend.Clients.Networks.Count > 0 && !backend.Clients.Contains(client) && (backend.Paths.Count == 0 || claims.Count > 0))
+        var servesPath = longest < 0 ? backend.Paths.Count == 0 : claims.Any(p => Length(p) == longest);
+        if (servesPath)
         {
-            return $"restricted by client: admits only {PickReason.Listed([.. backend.Clients.Networks.Select(n => n.ToString())])}, not {client?.ToString() ?? "an unknown client"}";
+            return backend.Clients.Networks.Count > 0 && !backend.Clients.Contains(client)
+                ? $"restricted by client: admits only {PickReason.Listed([.. backend.Clients.Networks.Select(n => n.ToString())])}, not {client?.ToString() ?? "an unknown client"}"
+                : "restricted";
         }
 
         if (backend.Paths.Count == 0)
@@ -192,6 +205,8 @@ internal sealed class ExplainStep(
             ? $"restricted by path: serves only {PickReason.Listed([.. backend.Paths])}"
             : $"restricted by path: serves {PickReason.Listed(claims)}, but backends registered a longer prefix of this path";
     }
+
+    private static int Length(string prefix) => prefix.TrimEnd('/').Length;
 
     /// <summary>A path prefix covers a path on segment boundaries, case-insensitively (as the restriction index matches).</summary>
     private static bool Covers(string prefix, string path)
@@ -232,7 +247,7 @@ internal sealed class ExplainStep(
                         ? new PickReason($"{trace.Algorithm}: the only backend available")
                         : _policies.TryGetValue(cluster.Model.Config.LoadBalancingPolicy ?? options.Algorithm, out var policy) && policy is IExplainingPolicy explaining
                             ? explaining.Explain(context, cluster, candidates, picked)
-                            : new PickReason($"{cluster.Model.Config.LoadBalancingPolicy}: picked");
+                            : new PickReason($"{trace.Algorithm}: picked");
                 trace.Picked(picked.Model.Config.Address, reason.Text, reason.Key);
                 context.Features.Set(new PickInput(candidates, picked));
             }

@@ -28,13 +28,6 @@ internal sealed class BackendStates(BackendRegistry registry, IProxyStateLookup 
             ? View(backend)
             : null;
 
-    /// <summary>The backend <paramref name="address"/> of <paramref name="pool"/> as it is now; null when it is not there (any more).</summary>
-    public BackendView? Find(string pool, string address) =>
-        registry.Current.Pools.FirstOrDefault(p => p.Name.Equals(pool, StringComparison.OrdinalIgnoreCase))?.Backends
-            .FirstOrDefault(b => b.Address.Equals(address, StringComparison.OrdinalIgnoreCase)) is { } backend
-            ? View(backend)
-            : null;
-
     public BackendView View(BackendEntry backend) => View(
         backend,
         proxy.TryGetCluster(backend.Pool, out var cluster) ? cluster : null,

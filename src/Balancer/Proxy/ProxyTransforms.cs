@@ -27,6 +27,11 @@ internal sealed class ProxyTransforms(BalancerOptions options, LoopGuard loopGua
         context.RequestTransforms.Add(new ForwardedHeadersTransform(options.Proxy.TrustedProxies));
         context.RequestTransforms.Add(new ViaTransform(loopGuard));
         context.RequestTransforms.Add(new RawTargetTransform());
+        // The decision trace's headers are between a client and the balancer, explain on or off: the admin token above all
+        // must never reach a backend (one may have registered itself), nor may a backend forge a trace.
+        context.AddRequestHeaderRemove(Explain.ExplainStep.Header);
+        context.AddRequestHeaderRemove(Explain.ExplainStep.TokenHeader);
+        context.AddResponseHeaderRemove(Explain.ExplainStep.Header, ResponseCondition.Always);
         context.ResponseTransforms.Add(new ConnectionListedResponseHeadersTransform());
         context.ResponseTransforms.Add(new RetryableStatusTransform(options.Retries));
     }

@@ -158,15 +158,16 @@ public sealed class ExplainTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task Off_ByDefault_TheHeaderIsAnyOtherHeader_AndTheEndpointSaysHowToTurnItOn()
+    public async Task Off_ByDefault_NoTrace_NeitherHeaderReachesTheBackend_AndTheEndpointSaysHowToTurnItOn()
     {
         await using var backends = await Backends.StartAsync(1);
         await using var lb = await TestBalancer.StartAsync("proxy: { trusted-proxies: [127.0.0.1] }\n" + TestBalancer.BackendsYaml(backends.All), output);
 
-        var (compact, forwarded) = await SendAsync(lb, IPAddress.Loopback, token: null);
+        var (compact, forwarded) = await SendAsync(lb, IPAddress.Loopback, token: "an-admin-token-is-never-a-backends-business");
 
         Assert.Null(compact);
-        Assert.Contains(forwarded, h => h.Equals(Explain, StringComparison.OrdinalIgnoreCase));
+        Assert.DoesNotContain(forwarded, h => h.Equals(Explain, StringComparison.OrdinalIgnoreCase));
+        Assert.DoesNotContain(forwarded, h => h.Equals("X-Balancer-Token", StringComparison.OrdinalIgnoreCase));
         using var endpoint = await lb.Admin.GetAsync("/explain/0af7651916cd43dd8448eb211c80319c");
         Assert.Equal(HttpStatusCode.NotFound, endpoint.StatusCode);
         Assert.Contains("observability.explain.enabled", await endpoint.Content.ReadAsStringAsync(), StringComparison.Ordinal);
@@ -204,7 +205,7 @@ public sealed class ExplainTests(ITestOutputHelper output)
     [Fact]
     public async Task Restrictions_SayWhetherAPathOrTheClientKeptABackendOut()
     {
-        await using var backends = await Backends.StartAsync(3);
+        await using var backends = await Backends.StartAsync(4);
         await using var lb = await TestBalancer.StartAsync($$"""
             proxy: { trusted-proxies: [127.0.0.1] }
             observability: { explain: { enabled: true } }
@@ -212,17 +213,39 @@ public sealed class ExplainTests(ITestOutputHelper output)
               - { address: "{{backends[0].Address}}", clients: [10.0.0.0/8] }
               - { address: "{{backends[1].Address}}", paths: [/api] }
               - { address: "{{backends[2].Address}}" }
+              - { address: "{{backends[3].Address}}", paths: [/web], clients: [10.0.0.0/8] }
             """, output);
 
-        var (compact, _) = await SendAsync(lb, IPAddress.Loopback, token: null, path: "/web/page");
+        var (compact, _) = await SendAsync(lb, IPAddress.Loopback, token: null, path: "/other/page");
 
         var trace = await CompleteTraceAsync(lb, Id(compact!));
-        var candidates = trace.GetProperty("candidates").EnumerateArray().ToDictionary(c => c.GetProperty("backend").GetString()!, c => c.GetProperty("excluded").GetString());
+        var candidates = Excluded(trace);
         Assert.Equal("restricted by client: admits only 10.0.0.0/8, not 127.0.0.1", candidates[backends[0].Origin]);
         Assert.Equal("restricted by path: serves only /api", candidates[backends[1].Origin]);
         Assert.Null(candidates[backends[2].Origin]);
+        Assert.Equal("restricted by path: serves only /web", candidates[backends[3].Origin]);
         Assert.Contains($"try 1={backends[2].Origin} (round-robin: the only backend available)", compact, StringComparison.Ordinal);
+
+        // /web is backends[3]'s alone, and it does not admit 127.0.0.1: 403, and the trace says which rule did what.
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/web/page");
+        request.Headers.Add(Explain, "1");
+        using var refused = await lb.Client.SendAsync(request);
+        Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+        var refusedCompact = Assert.Single(refused.Headers.GetValues(Explain));
+        output.WriteLine(refusedCompact);
+        Assert.Contains("available=0/4", refusedCompact, StringComparison.Ordinal);
+        var refusedTrace = await CompleteTraceAsync(lb, Id(refusedCompact));
+        candidates = Excluded(refusedTrace);
+        Assert.Equal("restricted by client: admits only 10.0.0.0/8, not 127.0.0.1", candidates[backends[3].Origin]);
+        // The catch-alls are out because a backend registered /web: by path, whatever clients they admit.
+        Assert.StartsWith("restricted by path: serves only paths no backend registered", candidates[backends[0].Origin], StringComparison.Ordinal);
+        Assert.StartsWith("restricted by path: serves only paths no backend registered", candidates[backends[2].Origin], StringComparison.Ordinal);
+        Assert.Contains(refusedTrace.GetProperty("notes").EnumerateArray(), n => n.GetString() == "403: no backend serving /web/page admits the client 127.0.0.1");
+        Assert.Empty(refusedTrace.GetProperty("tries").EnumerateArray());
     }
+
+    private static Dictionary<string, string?> Excluded(JsonElement trace) =>
+        trace.GetProperty("candidates").EnumerateArray().ToDictionary(c => c.GetProperty("backend").GetString()!, c => c.GetProperty("excluded").GetString());
 
     private static string Id(string compact) => compact[3..compact.IndexOf(';', StringComparison.Ordinal)];
 

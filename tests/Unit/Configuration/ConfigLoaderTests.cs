@@ -296,7 +296,7 @@ public sealed class ConfigLoaderTests : IDisposable
     [Theory]
     [InlineData("enabled: sometimes", "observability.explain.enabled")]
     [InlineData("keep: 0", "observability.explain.keep")]
-    [InlineData("keep: 10001", "observability.explain.keep")]
+    [InlineData("keep: 1001", "observability.explain.keep")]
     [InlineData("color: red", "observability.explain.color")]
     public void Load_Explain_BadValues_AreRejectedWithTheirKey(string setting, string key)
     {
