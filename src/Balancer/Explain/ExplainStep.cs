@@ -223,7 +223,8 @@ internal sealed class ExplainStep(
         {
             var proxy = context.GetReverseProxyFeature();
             var affinity = proxy.Route.Cluster!.Model.Config.SessionAffinity?.Enabled == true ? "on" : "off";
-            trace.BeginTry(context.Features.Get<AttemptFeature>()?.Number ?? 1, proxy.AvailableDestinations.Count, affinity);
+            var attempt = context.Features.Get<AttemptFeature>();
+            trace.BeginTry(attempt?.Number ?? 1, attempt is { Number: > 1 } ? attempt.Untried : proxy.AvailableDestinations.Count, affinity);
             context.Features.Set(new PickInput(proxy.AvailableDestinations));
         }
 

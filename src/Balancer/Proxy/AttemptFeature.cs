@@ -21,6 +21,9 @@ internal sealed class AttemptFeature
     /// <summary>The backends this try could go to, before load balancing chose one.</summary>
     public IReadOnlyList<DestinationState> Candidates { get; set; } = [];
 
+    /// <summary>For a retry, the backends not tried yet that it was chosen from (its <see cref="Candidates"/> is the one chosen).</summary>
+    public int Untried { get; set; }
+
     /// <summary>A held-back status may be retried: tries and backends are left, the method is idempotent, the body can be sent again.</summary>
     public bool StatusRetryAllowed { get; set; }
 

@@ -50,6 +50,7 @@ internal sealed partial class RetryStep(BalancerOptions options, TimeProvider ti
             var more = attempt.Number < retries.Attempts && resendable && candidates.Count - (tried?.Count ?? 0) > 1;
             attempt.StatusRetryAllowed = more && idempotent;
             attempt.Candidates = proxy.AvailableDestinations;
+            attempt.Untried = candidates.Count - (tried?.Count ?? 0);
             using var perTry = new CancellationTokenSource(options.Proxy.ResponseHeadersTimeout, time);
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(client, perTry.Token);
             attempt.StartTry(perTry, client);
@@ -183,7 +184,7 @@ internal sealed partial class RetryStep(BalancerOptions options, TimeProvider ti
         }
 
         metrics.Try(cluster.ClusterId, address, outcome, elapsed);
-        attempt.Trace?.EndTry(address, outcome, attempt.HeldBackStatus ?? context.Response.StatusCode, elapsed);
+        attempt.Trace?.EndTry(address, outcome, attempt.TimedOut ? StatusCodes.Status504GatewayTimeout : attempt.HeldBackStatus ?? context.Response.StatusCode, elapsed);
         stats.Try(destination, outcome is not (TryOutcomes.Success or TryOutcomes.Cancelled), elapsed);
         if (span is not null)
         {

@@ -116,8 +116,31 @@ public sealed class ExplainTests(ITestOutputHelper output)
         Assert.Equal(2, tries.Count);
         Assert.Equal((backends[0].Origin, "status_5xx", 503, "answered 503"), (tries[0].GetProperty("sentTo").GetString(), tries[0].GetProperty("outcome").GetString(), tries[0].GetProperty("status").GetInt32(), tries[0].GetProperty("retried").GetString()));
         Assert.Equal(("success", 200), (tries[1].GetProperty("outcome").GetString(), tries[1].GetProperty("status").GetInt32()));
+        Assert.Equal((3, 2), (tries[0].GetProperty("candidates").GetInt32(), tries[1].GetProperty("candidates").GetInt32())); // the retry: the two not tried
         Assert.NotEqual(backends[0].Origin, tries[1].GetProperty("sentTo").GetString());
         Assert.Equal(JsonValueKind.Null, tries[1].GetProperty("retried").ValueKind);
+    }
+
+    [Fact]
+    public async Task ATryThatTimedOut_Is504InTheTrace_AsTheClientSawIt()
+    {
+        await using var backends = await Backends.StartAsync(1, (_, o) => o with { Behaviors = BehaviorCatalog.From("hang") });
+        await using var lb = await TestBalancer.StartAsync(
+            "proxy: { response-headers-timeout: 300ms, trusted-proxies: [127.0.0.1] }\nobservability: { explain: { enabled: true } }\n" + TestBalancer.BackendsYaml(backends.All), output);
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/slow");
+        request.Headers.Add(Explain, "1");
+        using var response = await lb.Client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
+        var compact = Assert.Single(response.Headers.GetValues(Explain));
+        output.WriteLine(compact);
+        Assert.Contains($"try 1={backends[0].Origin} (round-robin: the only backend available) -> timeout 504", compact, StringComparison.Ordinal);
+        var trace = await CompleteTraceAsync(lb, Id(compact));
+        var attempt = Assert.Single(trace.GetProperty("tries").EnumerateArray());
+        Assert.Equal(("timeout", 504), (attempt.GetProperty("outcome").GetString(), attempt.GetProperty("status").GetInt32()));
+        Assert.Equal(504, trace.GetProperty("status").GetInt32());
+        Assert.Contains(trace.GetProperty("notes").EnumerateArray(), n => n.GetString()!.StartsWith("try 1 failed and was not retried: no backend is left", StringComparison.Ordinal));
     }
 
     [Fact]
