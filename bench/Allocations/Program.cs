@@ -23,7 +23,6 @@ var configurations = new (string Name, string Yaml, string? Header, string? Base
     ("metrics on", "observability: { metrics: true }", null, "metrics off"),
     ("explain enabled, not asked", "observability: { explain: { enabled: true } }", null, "metrics on"),
     ("explain asked (X-Balancer-Explain: 1)", "observability: { explain: { enabled: true } }", "X-Balancer-Explain: 1", "metrics on"),
-    ("rate limit, not reached", "rate-limit: { rate: 1000000/s }", null, "metrics on"),
     ("access log, balancer format", "observability: { access-log: { format: balancer } }", null, "metrics on"),
     ("access log, combined format", "observability: { access-log: { format: combined } }", null, "metrics on"),
     ("access log, json format", "observability: { access-log: { format: json } }", null, "metrics on"),

@@ -347,9 +347,6 @@ public sealed record PoolOptions
     /// <summary>Path prefixes this pool serves; empty for the default pool (everything else).</summary>
     public required IReadOnlyList<string> Paths { get; init; }
 
-    /// <summary>Per-client rate limit for this pool's requests; null when off.</summary>
-    public RateLimitOptions? RateLimit { get; init; }
-
     public required IReadOnlyList<BackendOptions> Backends { get; init; }
 }
 
@@ -366,45 +363,4 @@ public sealed record BackendOptions
 
     /// <summary>Client networks it is restricted to; empty for none.</summary>
     public NetworkList Clients { get; init; } = NetworkList.Empty;
-}
-
-/// <summary>
-/// <c>rate-limit</c>: a token bucket per client address (a trusted proxy's clients each count), holding
-/// <see cref="Burst"/> tokens and refilled at <see cref="Rate"/>; a request takes one or is answered 429.
-/// </summary>
-/// <param name="Exempt">Client addresses never limited.</param>
-public sealed record RateLimitOptions(RequestRate Rate, int Burst, NetworkList Exempt);
-
-/// <summary><c>100/minute</c>, <c>10/s</c>: <see cref="Count"/> requests per <see cref="Per"/>.</summary>
-public sealed record RequestRate(int Count, TimeSpan Per)
-{
-    /// <summary>The runtime's partitioned limiter refills its buckets on a 100 ms tick.</summary>
-    private static readonly long Tick = TimeSpan.FromMilliseconds(100).Ticks;
-
-    /// <summary>One token's worth of time: the rate's period over its count.</summary>
-    public TimeSpan Interval => Per / Count;
-
-    /// <summary>
-    /// Tokens added at each refill: the fewest whose time is a whole number of ticks, so that refills fall on the
-    /// limiter's ticks and the rate holds exactly (at most the count, whose time is the period itself).
-    /// </summary>
-    public int TokensPerRefill { get; } = WholeTicks(Count, Per);
-
-    /// <summary>Time between refills: <see cref="TokensPerRefill"/> intervals.</summary>
-    public TimeSpan RefillPeriod => TimeSpan.FromTicks(TokensPerRefill * Per.Ticks / Count);
-
-    private static int WholeTicks(int count, TimeSpan per)
-    {
-        for (var tokens = 1; tokens < count; tokens++)
-        {
-            if (tokens * per.Ticks % (count * Tick) == 0)
-            {
-                return tokens;
-            }
-        }
-
-        return count;
-    }
-
-    public override string ToString() => $"{Count}/{Balancer.Configuration.ValueParsers.FormatDuration(Per)}";
 }

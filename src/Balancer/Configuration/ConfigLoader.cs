@@ -275,7 +275,6 @@ public static partial class ConfigLoader
         }
 
         var healthOptions = ReadHealthChecks(root, DefaultHealthChecks);
-        var rateLimit = ReadRateLimit(root, null);
         var outliers = root.Section("outlier-detection");
         var outlierOptions = new OutlierDetectionOptions
         {
@@ -339,12 +338,11 @@ public static partial class ConfigLoader
                 HashKey = loadBalancing.HashKey,
                 VirtualNodes = loadBalancing.VirtualNodes,
                 HealthChecks = healthOptions,
-                RateLimit = rateLimit,
                 Paths = [],
                 Backends = ReadBackends(root, seen, own),
             },
         };
-        pools.AddRange(ReadPools(root, algorithm, loadBalancing, healthOptions, rateLimit, seen, own));
+        pools.AddRange(ReadPools(root, algorithm, loadBalancing, healthOptions, seen, own));
 
         CheckDistinctPorts(root, ("BalanceHub:listen", "BalanceHub.listen", listen), ("BalanceHub:tcpListener", "BalanceHub.tcpListener", tcpListener), ("admin:port", "admin.port", adminOptions.Port));
 
@@ -372,35 +370,6 @@ public static partial class ConfigLoader
     /// The <c>health-checks</c> section of <paramref name="parent"/> read over <paramref name="defaults"/>: a pool's
     /// section overrides only what it names, and a pool that has the section means checks on unless it says not.
     /// </summary>
-    /// <summary>
-    /// <c>rate-limit</c> at the top (every pool's default) or in a pool: a pool's own keys replace what it inherits
-    /// (a rate of its own comes with a burst of its own), and <c>enabled: false</c> turns it off there.
-    /// </summary>
-    private static RateLimitOptions? ReadRateLimit(ConfigSection parent, RateLimitOptions? defaults)
-    {
-        var section = parent.Section("rate-limit");
-        var enabled = section.Value("enabled", true, ValueParsers.Bool);
-        var rate = section.Value("rate", defaults?.Rate!, ValueParsers.Rate);
-        var burst = section.Value("burst", section.Has("rate") ? 0 : defaults?.Burst ?? 0, ValueParsers.Int(1, 1_000_000, "a number of requests"));
-        var exempt = section.Values<IPNetwork>("exempt", ValueParsers.Network);
-        if (!enabled)
-        {
-            return null;
-        }
-
-        if (rate is null)
-        {
-            if (section.Has("burst") || section.Has("exempt"))
-            {
-                section.Error("rate", "is required: how many requests a client may send, e.g. 100/minute");
-            }
-
-            return null;
-        }
-
-        return new RateLimitOptions(rate, burst > 0 ? burst : rate.Count, exempt is null ? defaults?.Exempt ?? new NetworkList([]) : new NetworkList(exempt));
-    }
-
     private static HealthCheckOptions ReadHealthChecks(ConfigSection parent, HealthCheckOptions defaults)
     {
         var present = parent.Path.Length > 0 && parent.Has("health-checks");
@@ -514,8 +483,7 @@ public static partial class ConfigLoader
         return backends;
     }
 
-    private static List<PoolOptions> ReadPools(
-        ConfigSection root, string defaultAlgorithm, LoadBalancingOptions defaults, HealthCheckOptions health, RateLimitOptions? rateLimit, HashSet<string> seenBackends, OwnListeners own)
+    private static List<PoolOptions> ReadPools(ConfigSection root, string defaultAlgorithm, LoadBalancingOptions defaults, HealthCheckOptions health, HashSet<string> seenBackends, OwnListeners own)
     {
         var pools = new List<PoolOptions>();
         var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
@@ -527,7 +495,6 @@ public static partial class ConfigLoader
             var hashKey = item.Value("hash-key", defaults.HashKey, ValueParsers.HashKey);
             var virtualNodes = item.Value("virtual-nodes", defaults.VirtualNodes, ValueParsers.Int(1, 10_000, "a number of virtual nodes"));
             var healthChecks = ReadHealthChecks(item, health);
-            var poolRateLimit = ReadRateLimit(item, rateLimit);
             var paths = item.Values<string>("paths", ValueParsers.PathPrefix);
             var backends = ReadBackends(item, seenBackends, own);
             if (string.IsNullOrEmpty(name))
@@ -568,7 +535,7 @@ public static partial class ConfigLoader
                 }
             }
 
-            pools.Add(new PoolOptions { Name = name, Algorithm = algorithm, HashKey = hashKey, VirtualNodes = virtualNodes, HealthChecks = healthChecks, RateLimit = poolRateLimit, Paths = paths, Backends = backends });
+            pools.Add(new PoolOptions { Name = name, Algorithm = algorithm, HashKey = hashKey, VirtualNodes = virtualNodes, HealthChecks = healthChecks, Paths = paths, Backends = backends });
         }
 
         return pools;

@@ -99,36 +99,6 @@ internal static class ValueParsers
         return false;
     }
 
-    private static readonly Dictionary<string, TimeSpan> RateUnits = new(StringComparer.OrdinalIgnoreCase)
-    {
-        ["s"] = TimeSpan.FromSeconds(1), ["sec"] = TimeSpan.FromSeconds(1), ["second"] = TimeSpan.FromSeconds(1),
-        ["m"] = TimeSpan.FromMinutes(1), ["min"] = TimeSpan.FromMinutes(1), ["minute"] = TimeSpan.FromMinutes(1),
-        ["h"] = TimeSpan.FromHours(1), ["hour"] = TimeSpan.FromHours(1),
-    };
-
-    /// <summary>A request rate: <c>100/minute</c>, <c>10/s</c>, <c>5000/h</c> (1 to 1,000,000 per period).</summary>
-    public static bool Rate(string raw, out RequestRate rate, out string error)
-    {
-        rate = null!;
-        error = $"{raw} is not a rate (e.g. 100/minute, 10/s, 5000/hour)";
-        var slash = raw.IndexOf('/', StringComparison.Ordinal);
-        if (slash < 0 || !RateUnits.TryGetValue(raw[(slash + 1)..].Trim(), out var per)
-            || !int.TryParse(raw[..slash].Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var count))
-        {
-            return false;
-        }
-
-        if (count is < 1 or > 1_000_000)
-        {
-            error = $"{raw}: the count must be 1 to 1000000";
-            return false;
-        }
-
-        rate = new RequestRate(count, per);
-        error = "";
-        return true;
-    }
-
     /// <summary>A duration above zero, for timeouts and intervals where zero would mean "at once, always".</summary>
     public static bool PositiveDuration(string raw, out TimeSpan value, out string error)
     {

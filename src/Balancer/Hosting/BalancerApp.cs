@@ -4,7 +4,6 @@ using System.Security.Cryptography.X509Certificates;
 using Balancer.Admin;
 using Balancer.Configuration;
 using Balancer.Explain;
-using Balancer.RateLimiting;
 using Balancer.ControlPlane;
 using Balancer.Health;
 using Balancer.LoadBalancing;
@@ -224,7 +223,6 @@ public static partial class BalancerApp
         services.AddSingleton<SerializedDestinationsUpdater>();
         services.Replace(ServiceDescriptor.Singleton<IClusterDestinationsUpdater>(sp => sp.GetRequiredService<SerializedDestinationsUpdater>()));
         services.AddSingleton<ProxyErrors>();
-        services.AddSingleton<RateLimitStep>();
         services.AddSingleton<ExplainLog>();
         services.AddSingleton<ExplainStep>();
         services.AddSingleton<AccessLog>();
@@ -259,18 +257,12 @@ public static partial class BalancerApp
         var slowStart = app.Services.GetRequiredService<SlowStartStep>();
         var limits = app.Services.GetRequiredService<ConcurrencyLimitStep>();
         var upgrades = app.Services.GetRequiredService<UpgradedConnections>();
-        var rateLimits = app.Services.GetRequiredService<RateLimitStep>();
         // The decision trace's steps are in the pipeline only when it is enabled: off, it costs nothing.
         var explain = options.Observability.Explain is null ? null : app.Services.GetRequiredService<ExplainStep>();
         app.MapReverseProxy(pipeline =>
         {
             pipeline.Use(upgrades.InvokeAsync);
             pipeline.Use(RequestBodyLimit.InvokeAsync);
-            if (rateLimits.Any)
-            {
-                pipeline.Use(rateLimits.InvokeAsync);
-            }
-
             if (explain is not null)
             {
                 pipeline.Use(explain.BeginAsync);

@@ -25,7 +25,6 @@ internal sealed class BalancerMetrics
     private readonly Histogram<double> _tryDuration;
     private readonly Counter<long> _retries;
     private readonly Counter<long> _budgetRefusals;
-    private readonly Counter<long> _rateLimited;
     private readonly Counter<long> _healthTransitions;
     private readonly Counter<long> _ejections;
     private readonly Counter<long> _registrations;
@@ -45,7 +44,6 @@ internal sealed class BalancerMetrics
         _healthTransitions = Meter.CreateCounter<long>("balancer.health.transitions", "{transition}", "Active health state changes, by pool, backend and state reached (up, down)");
         _ejections = Meter.CreateCounter<long>("balancer.outlier.ejections", "{ejection}", "Backends ejected by outlier detection, by pool and backend");
         _registrations = Meter.CreateCounter<long>("balancer.registrations", "{change}", "Registry changes asked for, by who asked (api, control-plane, drain), operation and result");
-        _rateLimited = Meter.CreateCounter<long>("balancer.rate_limit.requests", "{request}", "Requests a pool's rate limit weighed, by pool and result (allowed, limited)");
         _controlPlanePackets = Meter.CreateCounter<long>("balancer.control_plane.packets", "{packet}", "Control-plane packets, by action (add, remove, drain; unknown when unreadable, connection for a refused peer) and result");
     }
 
@@ -80,9 +78,6 @@ internal sealed class BalancerMetrics
 
     public void Retry(string pool, string reason) =>
         _retries.Add(1, new KeyValuePair<string, object?>("pool", pool), new KeyValuePair<string, object?>("reason", reason));
-
-    public void RateLimit(string pool, bool limited) =>
-        _rateLimited.Add(1, new KeyValuePair<string, object?>("pool", pool), new KeyValuePair<string, object?>("result", limited ? "limited" : "allowed"));
 
     public void BudgetRefusal(string pool) => _budgetRefusals.Add(1, new KeyValuePair<string, object?>("pool", pool));
 

@@ -307,65 +307,6 @@ public sealed class ConfigLoaderTests : IDisposable
     }
 
     [Fact]
-    public void Load_RateLimit_IsOffByDefault_PoolsInheritIt_OverrideIt_OrTurnItOff()
-    {
-        Assert.All(Load("").Options!.Pools, p => Assert.Null(p.RateLimit));
-
-        var pools = Load("""
-            rate-limit: { rate: 100/minute, exempt: [10.0.0.0/8] }
-            pools:
-              - { name: same, paths: [/same] }
-              - { name: faster, paths: [/faster], rate-limit: { rate: 10/s } }
-              - { name: bigger, paths: [/bigger], rate-limit: { burst: 500 } }
-              - { name: open, paths: [/open], rate-limit: { enabled: false } }
-            """).Options!.Pools.ToDictionary(p => p.Name);
-
-        var top = pools["default"].RateLimit!;
-        Assert.Equal((new RequestRate(100, TimeSpan.FromMinutes(1)), 100), (top.Rate, top.Burst));
-        Assert.True(top.Exempt.Contains(IPAddress.Parse("10.1.2.3")));
-        Assert.Equal(top, pools["same"].RateLimit);
-        Assert.Equal((new RequestRate(10, TimeSpan.FromSeconds(1)), 10), (pools["faster"].RateLimit!.Rate, pools["faster"].RateLimit!.Burst));
-        Assert.True(pools["faster"].RateLimit!.Exempt.Contains(IPAddress.Parse("10.1.2.3")));
-        Assert.Equal((top.Rate, 500), (pools["bigger"].RateLimit!.Rate, pools["bigger"].RateLimit!.Burst));
-        Assert.Null(pools["open"].RateLimit);
-    }
-
-    [Theory]
-    [InlineData("rate: 100", "rate-limit.rate")]
-    [InlineData("rate: 100/fortnight", "rate-limit.rate")]
-    [InlineData("rate: 0/s", "rate-limit.rate")]
-    [InlineData("rate: -5/s", "rate-limit.rate")]
-    [InlineData("rate: 10/s, burst: 0", "rate-limit.burst")]
-    [InlineData("burst: 5", "rate-limit.rate")]
-    [InlineData("rate: 10/s, exempt: [not-a-network]", "rate-limit.exempt")]
-    [InlineData("rate: 10/s, per: client", "rate-limit.per")]
-    public void Load_RateLimit_BadValues_AreRejectedWithTheirKey(string setting, string key)
-    {
-        var result = Load($"\nrate-limit: {{ {setting} }}\n");
-
-        Assert.Null(result.Options);
-        Assert.Contains(result.Errors, e => e.StartsWith($"{key}", StringComparison.Ordinal) && e.Contains("(line 2)", StringComparison.Ordinal));
-    }
-
-    [Theory]
-    [InlineData(100, 60, 1, 600)] // 100/minute: one token every 600 ms
-    [InlineData(10, 1, 1, 100)]
-    [InlineData(1000, 60, 5, 300)] // a token every 60 ms: five every 300 ms, on the limiter's 100 ms ticks
-    [InlineData(1000, 1, 100, 100)]
-    [InlineData(7, 1, 7, 1000)] // 142.857 ms a token would fall between ticks
-    [InlineData(3, 1, 3, 1000)]
-    [InlineData(1, 3600, 1, 3_600_000)]
-    public void RequestRate_RefillsWholeTokens_OnTheLimitersTicks_AtExactlyTheRate(int count, int seconds, int tokens, double periodMs)
-    {
-        var rate = new RequestRate(count, TimeSpan.FromSeconds(seconds));
-
-        Assert.Equal(tokens, rate.TokensPerRefill);
-        Assert.Equal(periodMs, rate.RefillPeriod.TotalMilliseconds, 2);
-        Assert.Equal(count, rate.TokensPerRefill * (TimeSpan.FromSeconds(seconds) / rate.RefillPeriod), 3);
-        Assert.Equal(0, rate.RefillPeriod.Ticks % TimeSpan.FromMilliseconds(100).Ticks);
-    }
-
-    [Fact]
     public void Load_ResilienceDefaults_AreSafe()
     {
         var o = Load("").Options!;
