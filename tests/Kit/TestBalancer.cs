@@ -47,10 +47,10 @@ public sealed class TestBalancer : IAsyncDisposable
     /// <summary>Opens a control-plane connection, from <paramref name="from"/> if given (127.0.0.2, say).</summary>
     public Task<ControlPlaneClient> ConnectControlPlaneAsync(System.Net.IPAddress? from = null) => ControlPlaneClient.ConnectAsync(ControlPlane, from);
 
-    /// <summary>GETs through the proxy from the client address <paramref name="from"/>; status and the answering backend, if any.</summary>
-    public async Task<(System.Net.HttpStatusCode Status, string? Server)> GetFromAsync(System.Net.IPAddress from, string path)
+    /// <summary>A client of the proxy whose connections come from the address <paramref name="from"/> (127.0.0.2, ...).</summary>
+    public HttpClient ClientFrom(System.Net.IPAddress from)
     {
-        using var handler = new SocketsHttpHandler
+        var handler = new SocketsHttpHandler
         {
             ConnectCallback = async (context, cancellationToken) =>
             {
@@ -60,7 +60,13 @@ public sealed class TestBalancer : IAsyncDisposable
                 return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
             },
         };
-        using var client = new HttpClient(handler) { BaseAddress = Running.ProxyUri, Timeout = TimeSpan.FromSeconds(60) };
+        return new HttpClient(handler, disposeHandler: true) { BaseAddress = Running.ProxyUri, Timeout = TimeSpan.FromSeconds(60) };
+    }
+
+    /// <summary>GETs through the proxy from the client address <paramref name="from"/>; status and the answering backend, if any.</summary>
+    public async Task<(System.Net.HttpStatusCode Status, string? Server)> GetFromAsync(System.Net.IPAddress from, string path)
+    {
+        using var client = ClientFrom(from);
         using var response = await client.GetAsync(path);
         var server = response.Content.Headers.ContentType?.MediaType == "application/json"
             ? (await response.Content.ReadFromJsonAsync(FakeBackendJson.Default.EchoBody))?.Server

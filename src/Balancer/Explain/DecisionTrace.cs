@@ -53,17 +53,6 @@ internal sealed class DecisionTrace(string method, string path, string? client, 
         }
     }
 
-    public int Tries
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _tries.Count;
-            }
-        }
-    }
-
     /// <summary>What path and client restrictions excluded has been noted (past the restriction step, or refused by it).</summary>
     public bool RestrictionsNoted { get; set; }
 

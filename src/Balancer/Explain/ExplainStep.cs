@@ -48,7 +48,7 @@ internal sealed class ExplainStep(
 
     /// <summary>A trusted proxy's connection, or the admin token (compared in constant time).</summary>
     private bool Allowed(IPAddress? peer, Microsoft.Extensions.Primitives.StringValues token) =>
-        options.Proxy.TrustedProxies.Contains(peer is { IsIPv4MappedToIPv6: true } ? peer.MapToIPv4() : peer)
+        options.Proxy.TrustedProxies.Contains(peer)
         || (_token is not null && token.Count == 1 && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(token[0] ?? ""), _token));
 
     private async Task ExplainAsync(HttpContext context, RequestDelegate next)
@@ -97,12 +97,7 @@ internal sealed class ExplainStep(
     {
         var included = new HashSet<DestinationState>(available, ReferenceEqualityComparer.Instance);
         var probed = cluster.Model.Config.Metadata?.ContainsKey(AvailableDestinationsPolicy.ActiveChecksMetadata) == true;
-        var entries = new Dictionary<string, BackendEntry>(StringComparer.OrdinalIgnoreCase);
-        foreach (var entry in registry.Current.Pools.FirstOrDefault(p => p.Name.Equals(cluster.ClusterId, StringComparison.OrdinalIgnoreCase))?.Backends ?? [])
-        {
-            entries.TryAdd(entry.Address, entry);
-        }
-
+        var entries = EntriesOf(cluster.ClusterId);
         var panicking = false;
         foreach (var destination in all.OrderBy(DestinationMetadata.OrderOf))
         {
@@ -172,23 +167,31 @@ internal sealed class ExplainStep(
     private void NoteRestrictions(HttpContext context, DecisionTrace trace, HashSet<string> left)
     {
         trace.RestrictionsNoted = true;
-        var proxy = context.GetReverseProxyFeature();
-        var pool = registry.Current.Pools.FirstOrDefault(p => p.Name.Equals(proxy.Route.Cluster!.ClusterId, StringComparison.OrdinalIgnoreCase));
+        var cluster = context.GetReverseProxyFeature().Route.Cluster!;
         var client = trace.Client is { } text && IPAddress.TryParse(text, out var parsed) ? parsed : null;
-        var backends = pool?.Backends.ToDictionary(b => b.Address, StringComparer.OrdinalIgnoreCase) ?? [];
-        // The restriction index serves a path from the backends with its longest registered prefix (or, when none has
-        // one, from those that registered no path), and of those from the ones that admit the client.
-        var longest = backends.Values.SelectMany(b => b.Paths).Where(p => Covers(p, trace.Path)).Select(Length).DefaultIfEmpty(-1).Max();
+        var backends = EntriesOf(cluster.ClusterId);
+        // The restriction index's own choice of who serves the path; of those, the client restrictions decided.
+        var group = PoolRestrictions.For(cluster.Model.Config)?.Select(trace.Path);
         foreach (var backend in trace.AvailableBackends().Where(b => !left.Contains(b)))
         {
-            trace.Exclude(backend, backends.TryGetValue(backend, out var entry) ? Restriction(entry, trace.Path, longest, client) : "restricted");
+            trace.Exclude(backend, backends.TryGetValue(backend, out var entry) ? Restriction(entry, trace.Path, group?.Serves(backend) == true, client) : "restricted");
         }
     }
 
-    private static string Restriction(BackendEntry backend, string path, int longest, IPAddress? client)
+    /// <summary>The registry's entries of a pool's backends, by address.</summary>
+    private Dictionary<string, BackendEntry> EntriesOf(string pool)
     {
-        var claims = backend.Paths.Where(p => Covers(p, path)).ToList();
-        var servesPath = longest < 0 ? backend.Paths.Count == 0 : claims.Any(p => Length(p) == longest);
+        var entries = new Dictionary<string, BackendEntry>(StringComparer.OrdinalIgnoreCase);
+        foreach (var entry in registry.Current.Pools.FirstOrDefault(p => p.Name.Equals(pool, StringComparison.OrdinalIgnoreCase))?.Backends ?? [])
+        {
+            entries.TryAdd(entry.Address, entry);
+        }
+
+        return entries;
+    }
+
+    private static string Restriction(BackendEntry backend, string path, bool servesPath, IPAddress? client)
+    {
         if (servesPath)
         {
             return backend.Clients.Networks.Count > 0 && !backend.Clients.Contains(client)
@@ -201,12 +204,11 @@ internal sealed class ExplainStep(
             return "restricted by path: serves only paths no backend registered, and backends registered a prefix of this one";
         }
 
+        var claims = backend.Paths.Where(p => Covers(p, path)).ToList();
         return claims.Count == 0
             ? $"restricted by path: serves only {PickReason.Listed([.. backend.Paths])}"
             : $"restricted by path: serves {PickReason.Listed(claims)}, but backends registered a longer prefix of this path";
     }
-
-    private static int Length(string prefix) => prefix.TrimEnd('/').Length;
 
     /// <summary>A path prefix covers a path on segment boundaries, case-insensitively (as the restriction index matches).</summary>
     private static bool Covers(string prefix, string path)

@@ -167,9 +167,12 @@ internal sealed class PathGroup
     private readonly ClientTrie? _v4;
     private readonly ClientTrie? _v6;
 
+    private readonly HashSet<string> _members;
+
     public PathGroup(IReadOnlyList<BackendEntry> members)
     {
         HasMembers = members.Count > 0;
+        _members = members.Select(m => m.Address).ToHashSet(StringComparer.OrdinalIgnoreCase);
         var open = members.Where(m => m.Clients.Networks.Count == 0).Select(m => m.Address).ToHashSet(StringComparer.OrdinalIgnoreCase);
         _unrestricted = new MemberSet(open, []); // what a client outside every network gets
         var restricted = members.Where(m => m.Clients.Networks.Count > 0).ToList();
@@ -182,6 +185,9 @@ internal sealed class PathGroup
 
     /// <summary>True when some backend claims this group's path (or, for the unclaimed group, serves every path).</summary>
     public bool HasMembers { get; }
+
+    /// <summary>The backend claims this group's path (whichever clients it admits).</summary>
+    public bool Serves(string address) => _members.Contains(address);
 
     /// <summary>The members that admit <paramref name="client"/>; empty when none does.</summary>
     public MemberSet Admitting(IPAddress? client)

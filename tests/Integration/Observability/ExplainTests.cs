@@ -37,15 +37,12 @@ public sealed class ExplainTests(ITestOutputHelper output)
         var busy = (await BackendsAsync(lb)).Single(b => b.GetProperty("activeConnections").GetInt32() == 1).GetProperty("address").GetString()!;
         var idle = new[] { backends[0].Origin, backends[3].Origin }.Single(b => b != busy);
 
-        using var request = new HttpRequestMessage(HttpMethod.Get, "/shop?item=1");
-        request.Headers.Add(Explain, "1");
-        using var response = await lb.Client.SendAsync(request);
+        var (response, compact) = await AskAsync(lb, "/shop?item=1");
+        using var _ = response;
         var echo = (await response.Content.ReadFromJsonAsync(FakeBackendJson.Default.EchoBody))!;
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.DoesNotContain(echo.Headers.Keys, h => h.Equals(Explain, StringComparison.OrdinalIgnoreCase)); // not the backend's business
-        var compact = Assert.Single(response.Headers.GetValues(Explain));
-        output.WriteLine(compact);
         Assert.Matches("^id=[0-9a-f]{32}; pool=default; available=2/4; ", compact);
         Assert.Contains($"{backends[1].Origin} weight 0", compact, StringComparison.Ordinal);
         Assert.Matches($@"{Regex(backends[2].Origin)} unhealthy since \d{{4}}-\d\d-\d\dT", compact);
@@ -98,11 +95,10 @@ public sealed class ExplainTests(ITestOutputHelper output)
         var compacts = new List<string>();
         for (var i = 0; i < 3; i++)
         {
-            using var request = new HttpRequestMessage(HttpMethod.Get, "/r");
-            request.Headers.Add(Explain, "1");
-            using var response = await lb.Client.SendAsync(request);
+            var (response, compact) = await AskAsync(lb, "/r");
+            using var _ = response;
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-            compacts.Add(Assert.Single(response.Headers.GetValues(Explain)));
+            compacts.Add(compact);
         }
 
         var retried = Assert.Single(compacts, c => c.Contains(" retried: ", StringComparison.Ordinal));
@@ -128,13 +124,10 @@ public sealed class ExplainTests(ITestOutputHelper output)
         await using var lb = await TestBalancer.StartAsync(
             "proxy: { response-headers-timeout: 300ms, trusted-proxies: [127.0.0.1] }\nobservability: { explain: { enabled: true } }\n" + TestBalancer.BackendsYaml(backends.All), output);
 
-        using var request = new HttpRequestMessage(HttpMethod.Get, "/slow");
-        request.Headers.Add(Explain, "1");
-        using var response = await lb.Client.SendAsync(request);
+        var (response, compact) = await AskAsync(lb, "/slow");
+        using var _ = response;
 
         Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
-        var compact = Assert.Single(response.Headers.GetValues(Explain));
-        output.WriteLine(compact);
         Assert.Contains($"try 1={backends[0].Origin} (round-robin: the only backend available) -> timeout 504", compact, StringComparison.Ordinal);
         var trace = await CompleteTraceAsync(lb, Id(compact));
         var attempt = Assert.Single(trace.GetProperty("tries").EnumerateArray());
@@ -208,12 +201,8 @@ public sealed class ExplainTests(ITestOutputHelper output)
               - { name: clients, paths: [/clients], algorithm: ip-hash, backends: [ { address: "{{backends[2].Address}}" }, { address: "{{backends[3].Address}}" } ] }
             """, output);
 
-        using var byUser = new HttpRequestMessage(HttpMethod.Get, "/users/me");
-        byUser.Headers.Add(Explain, "1");
-        byUser.Headers.Add("X-User", "alice-secret-session");
-        using var userResponse = await lb.Client.SendAsync(byUser);
-        var userCompact = Assert.Single(userResponse.Headers.GetValues(Explain));
-        output.WriteLine(userCompact);
+        var (userResponse, userCompact) = await AskAsync(lb, "/users/me", user: "alice-secret-session");
+        userResponse.Dispose();
         Assert.Matches(@"\(consistent-hash: key header:X-User -> hash [0-9a-f]{16} -> ring point \d+ of \d+ -> http://127\.0\.0\.1:\d+\)", userCompact);
         Assert.DoesNotContain("alice", userCompact, StringComparison.Ordinal);
         var userTry = Assert.Single((await CompleteTraceAsync(lb, Id(userCompact))).GetProperty("tries").EnumerateArray());
@@ -250,12 +239,9 @@ public sealed class ExplainTests(ITestOutputHelper output)
         Assert.Contains($"try 1={backends[2].Origin} (round-robin: the only backend available)", compact, StringComparison.Ordinal);
 
         // /web is backends[3]'s alone, and it does not admit 127.0.0.1: 403, and the trace says which rule did what.
-        using var request = new HttpRequestMessage(HttpMethod.Get, "/web/page");
-        request.Headers.Add(Explain, "1");
-        using var refused = await lb.Client.SendAsync(request);
+        var (refused, refusedCompact) = await AskAsync(lb, "/web/page");
+        using var _ = refused;
         Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
-        var refusedCompact = Assert.Single(refused.Headers.GetValues(Explain));
-        output.WriteLine(refusedCompact);
         Assert.Contains("available=0/4", refusedCompact, StringComparison.Ordinal);
         var refusedTrace = await CompleteTraceAsync(lb, Id(refusedCompact));
         candidates = Excluded(refusedTrace);
@@ -269,6 +255,22 @@ public sealed class ExplainTests(ITestOutputHelper output)
 
     private static Dictionary<string, string?> Excluded(JsonElement trace) =>
         trace.GetProperty("candidates").EnumerateArray().ToDictionary(c => c.GetProperty("backend").GetString()!, c => c.GetProperty("excluded").GetString());
+
+    /// <summary>GET <paramref name="path"/> from 127.0.0.1 asking for the trace: the response (the caller's to dispose) and its compact trace.</summary>
+    private async Task<(HttpResponseMessage Response, string Compact)> AskAsync(TestBalancer lb, string path, string? user = null)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, path);
+        request.Headers.Add(Explain, "1");
+        if (user is not null)
+        {
+            request.Headers.Add("X-User", user);
+        }
+
+        var response = await lb.Client.SendAsync(request);
+        var compact = Assert.Single(response.Headers.GetValues(Explain));
+        output.WriteLine(compact);
+        return (response, compact);
+    }
 
     private static string Id(string compact) => compact[3..compact.IndexOf(';', StringComparison.Ordinal)];
 
@@ -299,17 +301,7 @@ public sealed class ExplainTests(ITestOutputHelper output)
     /// <summary>An explained GET from the client address <paramref name="from"/>: the response's compact trace, and the headers the backend got.</summary>
     private static async Task<(string? Compact, IReadOnlyCollection<string> Forwarded)> SendAsync(TestBalancer lb, IPAddress from, string? token, string path = "/")
     {
-        using var handler = new SocketsHttpHandler
-        {
-            ConnectCallback = async (context, cancellationToken) =>
-            {
-                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
-                socket.Bind(new IPEndPoint(from, 0));
-                await socket.ConnectAsync(lb.Running.ProxyEndpoint, cancellationToken);
-                return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
-            },
-        };
-        using var client = new HttpClient(handler) { BaseAddress = lb.Running.ProxyUri };
+        using var client = lb.ClientFrom(from);
         using var request = new HttpRequestMessage(HttpMethod.Get, path);
         request.Headers.Add(Explain, "1");
         if (token is not null)
