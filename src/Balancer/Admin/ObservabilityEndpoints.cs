@@ -6,6 +6,7 @@ using System.Text.Json.Serialization;
 using Balancer.Configuration;
 using Balancer.Explain;
 using Balancer.Observability;
+using Balancer.Redis;
 using Yarp.ReverseProxy;
 
 namespace Balancer.Admin;
@@ -79,7 +80,7 @@ internal static class ObservabilityEndpoints
         });
 
         // Readiness: 200 when every pool has a backend to send traffic to, 503 (with what is missing) otherwise.
-        admin.MapGet("/api/health", (BackendStates states) =>
+        admin.MapGet("/api/health", (BackendStates states, RedisConnection redis) =>
         {
             var backends = states.All().ToList();
             var pools = options.Pools.Select(p =>
@@ -90,7 +91,7 @@ internal static class ObservabilityEndpoints
             var serving = pools.Count(p => p.Healthy > 0);
             var status = serving == pools.Count ? "ok" : serving == 0 ? "down" : "degraded";
             return Results.Json(
-                new HealthView(status, pools.Sum(p => p.Healthy), pools.Sum(p => p.Total), pools),
+                new HealthView(status, pools.Sum(p => p.Healthy), pools.Sum(p => p.Total), pools, new RedisHealth(redis.State, redis.Endpoint)),
                 ObservabilityJson.Default.HealthView,
                 statusCode: status == "ok" ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
         });
@@ -230,7 +231,11 @@ internal sealed record LbMetricsView(
 /// <param name="LastChecked">When the latest active probe was answered; null without active checks.</param>
 internal sealed record LbMetricsBackend(string Url, string State, int ActiveConnections, long TotalRequests, long TotalFailures, DateTimeOffset? LastChecked);
 
-internal sealed record HealthView(string Status, int HealthyBackends, int TotalBackends, IReadOnlyList<PoolHealth> Pools);
+/// <param name="Redis">Shown, never counted: with Redis down the balancer serves, bypassing the cache and limiting locally.</param>
+internal sealed record HealthView(string Status, int HealthyBackends, int TotalBackends, IReadOnlyList<PoolHealth> Pools, RedisHealth Redis);
+
+/// <param name="State">up, down or off (nothing uses Redis).</param>
+internal sealed record RedisHealth(string State, string Endpoint);
 
 internal sealed record PoolHealth(string Name, int Healthy, int Total);
 

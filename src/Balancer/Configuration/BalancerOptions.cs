@@ -45,6 +45,9 @@ public sealed record BalancerOptions
     /// <summary>Pools of backends; the first is <c>default</c>, from the top-level <c>backends</c>.</summary>
     public required IReadOnlyList<PoolOptions> Pools { get; init; }
 
+    /// <summary>Something needs Redis: a pool's response cache or a shared rate limit. Otherwise the balancer never connects.</summary>
+    public bool UsesRedis => Pools.Any(p => p.Cache is not null || p.RateLimit is { Shared: true });
+
     /// <summary>Debug logging (<c>--debug</c> or <c>LB_DEBUG</c>).</summary>
     public bool Debug { get; init; }
 
@@ -317,13 +320,67 @@ public sealed record LoadBalancingOptions
     public required int PanicThreshold { get; init; }
 }
 
-/// <summary><c>BalanceHub.redis-server</c>.</summary>
+/// <summary>
+/// <c>BalanceHub.redis-server</c>: BalanceHub's <c>ip</c>, <c>port</c>, <c>caching</c> and <c>cache-duration</c>, and our
+/// connection keys. The balancer connects only when something uses Redis (a pool's cache, a shared rate limit).
+/// </summary>
 public sealed record RedisOptions
 {
     public required string Host { get; init; }
     public required int Port { get; init; }
+
+    /// <summary>The response cache in every pool that does not say otherwise (<c>cache.enabled</c> in a pool).</summary>
     public required bool Caching { get; init; }
+
+    /// <summary>How long a response is kept when its backend says nothing; never longer than what it does say.</summary>
     public required TimeSpan CacheDuration { get; init; }
+
+    /// <summary>Responses larger than this are passed through and not stored.</summary>
+    public long MaxObjectSize { get; init; } = 1024 * 1024;
+
+    /// <summary>AUTH password; never logged.</summary>
+    public string? Password { get; init; }
+
+    /// <summary>AUTH user name (Redis 6 ACLs), with <see cref="Password"/>.</summary>
+    public string? User { get; init; }
+
+    public int Database { get; init; }
+
+    public bool Tls { get; init; }
+
+    /// <summary>How long one connection attempt may take; attempts go on in the background until one succeeds.</summary>
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The most a request waits for Redis (a cache lookup, a shared rate limit) before going on without it.</summary>
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>Prefixed to every key the balancer writes, so that several balancers or other users can share a server.</summary>
+    public string KeyPrefix { get; init; } = "balancer:";
+
+    /// <summary><c>host:port</c>, as logs and the health endpoint show it.</summary>
+    public string Endpoint => Host.Contains(':', StringComparison.Ordinal) ? $"[{Host}]:{Port}" : $"{Host}:{Port}";
+}
+
+/// <summary>A pool's response cache: on, with <see cref="Ttl"/> for responses whose backend gives no lifetime.</summary>
+public sealed record PoolCacheOptions(TimeSpan Ttl);
+
+/// <summary>
+/// <c>rate-limit</c>: a token bucket per client holding <see cref="Burst"/> tokens, refilled at <see cref="Rate"/>; a
+/// request takes one or is answered 429.
+/// </summary>
+/// <param name="Exempt">Client addresses never limited.</param>
+/// <param name="Header">Bucket by this request header's value instead of the client address (by address when it is absent).</param>
+/// <param name="Shared">Buckets live in Redis and every balancer using it shares them; local while Redis is away.</param>
+/// <param name="MaxClients">Buckets kept at most per pool; a full bucket is the same as none, so only clients being limited count.</param>
+public sealed record RateLimitOptions(RequestRate Rate, int Burst, NetworkList Exempt, string? Header, bool Shared, int MaxClients);
+
+/// <summary><c>100/minute</c>, <c>10/s</c>: <see cref="Count"/> requests per <see cref="Per"/>.</summary>
+public sealed record RequestRate(int Count, TimeSpan Per)
+{
+    /// <summary>One token's worth of time: the rate's period over its count.</summary>
+    public TimeSpan Interval => Per / Count;
+
+    public override string ToString() => $"{Count}/{ValueParsers.FormatDuration(Per)}";
 }
 
 /// <summary>A named set of backends with its own algorithm, serving some path prefixes.</summary>
@@ -346,6 +403,12 @@ public sealed record PoolOptions
 
     /// <summary>Path prefixes this pool serves; empty for the default pool (everything else).</summary>
     public required IReadOnlyList<string> Paths { get; init; }
+
+    /// <summary>The response cache for this pool's requests; null when off.</summary>
+    public PoolCacheOptions? Cache { get; init; }
+
+    /// <summary>Per-client rate limit for this pool's requests; null when off.</summary>
+    public RateLimitOptions? RateLimit { get; init; }
 
     public required IReadOnlyList<BackendOptions> Backends { get; init; }
 }

@@ -275,6 +275,7 @@ public static partial class ConfigLoader
         }
 
         var healthOptions = ReadHealthChecks(root, DefaultHealthChecks);
+        var rateLimit = ReadRateLimit(root, null);
         var outliers = root.Section("outlier-detection");
         var outlierOptions = new OutlierDetectionOptions
         {
@@ -338,11 +339,13 @@ public static partial class ConfigLoader
                 HashKey = loadBalancing.HashKey,
                 VirtualNodes = loadBalancing.VirtualNodes,
                 HealthChecks = healthOptions,
+                Cache = ReadCache(root, redis),
+                RateLimit = rateLimit,
                 Paths = [],
                 Backends = ReadBackends(root, seen, own),
             },
         };
-        pools.AddRange(ReadPools(root, algorithm, loadBalancing, healthOptions, seen, own));
+        pools.AddRange(ReadPools(root, algorithm, loadBalancing, healthOptions, redis, rateLimit, seen, own));
 
         CheckDistinctPorts(root, ("BalanceHub:listen", "BalanceHub.listen", listen), ("BalanceHub:tcpListener", "BalanceHub.tcpListener", tcpListener), ("admin:port", "admin.port", adminOptions.Port));
 
@@ -392,19 +395,73 @@ public static partial class ConfigLoader
 
     private static RedisOptions ReadRedis(ConfigSection redis)
     {
-        var options = new RedisOptions
+        var password = redis.String("password");
+        var user = redis.String("user");
+        if (user is { Length: > 0 } && password is not { Length: > 0 })
         {
-            Host = redis.String("ip") is { Length: > 0 } host ? host.Trim() : "127.0.0.1",
-            Port = redis.Value("port", 6379, ValueParsers.Port),
-            Caching = redis.Value("caching", false, ValueParsers.Bool),
-            CacheDuration = redis.Value("cache-duration", TimeSpan.FromSeconds(900), ValueParsers.Duration),
-        };
-        if (options.Caching)
-        {
-            redis.Error("caching", "response caching is not available in this version; set it to false");
+            redis.Error("user", "needs a password");
         }
 
-        return options;
+        return new RedisOptions
+        {
+            Host = redis.Value("ip", "127.0.0.1", ValueParsers.Host),
+            Port = redis.Value("port", 6379, ValueParsers.Port),
+            Caching = redis.Value("caching", false, ValueParsers.Bool),
+            CacheDuration = redis.Value("cache-duration", TimeSpan.FromSeconds(900), ValueParsers.PositiveDuration),
+            MaxObjectSize = redis.Value("max-object-size", 1024L * 1024, ValueParsers.SizeBetween(1, 512L * 1024 * 1024)),
+            Password = password is { Length: > 0 } ? password : null,
+            User = user is { Length: > 0 } ? user : null,
+            Database = redis.Value("database", 0, ValueParsers.Int(0, 1000, "a database number")),
+            Tls = redis.Value("tls", false, ValueParsers.Bool),
+            ConnectTimeout = redis.Value("connect-timeout", TimeSpan.FromSeconds(5), ValueParsers.PositiveDuration),
+            Timeout = redis.Value("timeout", TimeSpan.FromMilliseconds(50), ValueParsers.PositiveDuration),
+            KeyPrefix = redis.Value("key-prefix", "balancer:", ValueParsers.Text),
+        };
+    }
+
+    /// <summary>
+    /// A pool's <c>cache</c> over the default from <c>BalanceHub.redis-server</c> (<c>caching</c>, <c>cache-duration</c>):
+    /// <c>enabled</c> turns it on or off there, <c>ttl</c> replaces the duration.
+    /// </summary>
+    private static PoolCacheOptions? ReadCache(ConfigSection pool, RedisOptions redis)
+    {
+        var section = pool.Section("cache");
+        var enabled = section.Value("enabled", redis.Caching || section.Has("ttl"), ValueParsers.Bool);
+        var ttl = section.Value("ttl", redis.CacheDuration, ValueParsers.PositiveDuration);
+        return enabled ? new PoolCacheOptions(ttl) : null;
+    }
+
+    /// <summary>
+    /// <c>rate-limit</c> at the top (every pool's default) or in a pool: a pool's own keys replace what it inherits
+    /// (a rate of its own comes with a burst of its own), and <c>enabled: false</c> turns it off there.
+    /// </summary>
+    private static RateLimitOptions? ReadRateLimit(ConfigSection parent, RateLimitOptions? defaults)
+    {
+        var section = parent.Section("rate-limit");
+        var enabled = section.Value("enabled", true, ValueParsers.Bool);
+        var rate = section.Value("rate", defaults?.Rate!, ValueParsers.Rate);
+        var burst = section.Value("burst", section.Has("rate") ? 0 : defaults?.Burst ?? 0, ValueParsers.Int(1, 1_000_000, "a number of requests"));
+        var exempt = section.Values<IPNetwork>("exempt", ValueParsers.Network);
+        var header = section.Value("key", section.Has("key") ? null : defaults?.Header, ValueParsers.RateLimitKey);
+        var shared = section.Value("shared", defaults?.Shared ?? false, ValueParsers.Bool);
+        var maxClients = section.Value("max-clients", defaults?.MaxClients ?? 100_000, ValueParsers.Int(1, 10_000_000, "a number of clients"));
+        if (!enabled)
+        {
+            return null;
+        }
+
+        if (rate is null)
+        {
+            if (section.Keys.Count > 0)
+            {
+                section.Error("rate", "is required: how many requests a client may send, e.g. 100/minute");
+            }
+
+            return null;
+        }
+
+        return new RateLimitOptions(
+            rate, burst > 0 ? burst : rate.Count, exempt is null ? defaults?.Exempt ?? NetworkList.Empty : new NetworkList(exempt), header, shared, maxClients);
     }
 
     private static string? ExistingFile(ConfigSection hub, string key, ProxyProtocol protocol, string baseDirectory)
@@ -483,7 +540,9 @@ public static partial class ConfigLoader
         return backends;
     }
 
-    private static List<PoolOptions> ReadPools(ConfigSection root, string defaultAlgorithm, LoadBalancingOptions defaults, HealthCheckOptions health, HashSet<string> seenBackends, OwnListeners own)
+    private static List<PoolOptions> ReadPools(
+        ConfigSection root, string defaultAlgorithm, LoadBalancingOptions defaults, HealthCheckOptions health, RedisOptions redis, RateLimitOptions? rateLimit,
+        HashSet<string> seenBackends, OwnListeners own)
     {
         var pools = new List<PoolOptions>();
         var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
@@ -495,6 +554,8 @@ public static partial class ConfigLoader
             var hashKey = item.Value("hash-key", defaults.HashKey, ValueParsers.HashKey);
             var virtualNodes = item.Value("virtual-nodes", defaults.VirtualNodes, ValueParsers.Int(1, 10_000, "a number of virtual nodes"));
             var healthChecks = ReadHealthChecks(item, health);
+            var cache = ReadCache(item, redis);
+            var poolRateLimit = ReadRateLimit(item, rateLimit);
             var paths = item.Values<string>("paths", ValueParsers.PathPrefix);
             var backends = ReadBackends(item, seenBackends, own);
             if (string.IsNullOrEmpty(name))
@@ -535,7 +596,7 @@ public static partial class ConfigLoader
                 }
             }
 
-            pools.Add(new PoolOptions { Name = name, Algorithm = algorithm, HashKey = hashKey, VirtualNodes = virtualNodes, HealthChecks = healthChecks, Paths = paths, Backends = backends });
+            pools.Add(new PoolOptions { Name = name, Algorithm = algorithm, HashKey = hashKey, VirtualNodes = virtualNodes, HealthChecks = healthChecks, Cache = cache, RateLimit = poolRateLimit, Paths = paths, Backends = backends });
         }
 
         return pools;

@@ -99,6 +99,71 @@ internal static class ValueParsers
         return false;
     }
 
+    private static readonly Dictionary<string, TimeSpan> RateUnits = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["s"] = TimeSpan.FromSeconds(1), ["sec"] = TimeSpan.FromSeconds(1), ["second"] = TimeSpan.FromSeconds(1),
+        ["m"] = TimeSpan.FromMinutes(1), ["min"] = TimeSpan.FromMinutes(1), ["minute"] = TimeSpan.FromMinutes(1),
+        ["h"] = TimeSpan.FromHours(1), ["hour"] = TimeSpan.FromHours(1),
+    };
+
+    /// <summary>A request rate: <c>100/minute</c>, <c>10/s</c>, <c>5000/h</c> (1 to 1,000,000 per period).</summary>
+    public static bool Rate(string raw, out RequestRate rate, out string error)
+    {
+        rate = null!;
+        error = $"{raw} is not a rate (e.g. 100/minute, 10/s, 5000/hour)";
+        var slash = raw.IndexOf('/', StringComparison.Ordinal);
+        if (slash < 0 || !RateUnits.TryGetValue(raw[(slash + 1)..].Trim(), out var per)
+            || !int.TryParse(raw[..slash].Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var count))
+        {
+            return false;
+        }
+
+        if (count is < 1 or > 1_000_000)
+        {
+            error = $"{raw}: the count must be 1 to 1000000";
+            return false;
+        }
+
+        rate = new RequestRate(count, per);
+        error = "";
+        return true;
+    }
+
+    /// <summary>What a rate limit counts by: <c>client</c> (the client address: null) or <c>header:NAME</c> (that header's value).</summary>
+    public static bool RateLimitKey(string raw, out string? header, out string error)
+    {
+        error = "";
+        header = null;
+        if (raw.Equals("client", StringComparison.OrdinalIgnoreCase))
+        {
+            return true;
+        }
+
+        const string prefix = "header:";
+        var name = raw.StartsWith(prefix, StringComparison.OrdinalIgnoreCase) ? raw[prefix.Length..].Trim() : "";
+        if (name.Length > 0 && name.All(c => char.IsAsciiLetterOrDigit(c) || "!#$%&'*+-.^_`|~".Contains(c, StringComparison.Ordinal)))
+        {
+            header = name;
+            return true;
+        }
+
+        error = $"{raw} is not client or header:NAME (e.g. header:X-Api-Key)";
+        return false;
+    }
+
+    /// <summary>An IP address or a host name, for a server the balancer connects to.</summary>
+    public static bool Host(string raw, out string host, out string error)
+    {
+        if (IPAddress.TryParse(raw.Trim('[', ']'), out var address))
+        {
+            host = address.ToString();
+            error = "";
+            return true;
+        }
+
+        return HostName(raw, out host, out error);
+    }
+
     /// <summary>A duration above zero, for timeouts and intervals where zero would mean "at once, always".</summary>
     public static bool PositiveDuration(string raw, out TimeSpan value, out string error)
     {

@@ -4,6 +4,7 @@ using System.Security.Cryptography.X509Certificates;
 using Balancer.Admin;
 using Balancer.Configuration;
 using Balancer.Explain;
+using Balancer.Redis;
 using Balancer.ControlPlane;
 using Balancer.Health;
 using Balancer.LoadBalancing;
@@ -223,6 +224,8 @@ public static partial class BalancerApp
         services.AddSingleton<SerializedDestinationsUpdater>();
         services.Replace(ServiceDescriptor.Singleton<IClusterDestinationsUpdater>(sp => sp.GetRequiredService<SerializedDestinationsUpdater>()));
         services.AddSingleton<ProxyErrors>();
+        services.AddSingleton<RedisConnection>();
+        services.AddHostedService(sp => sp.GetRequiredService<RedisConnection>());
         services.AddSingleton<ExplainLog>();
         services.AddSingleton<ExplainStep>();
         services.AddSingleton<AccessLog>();

@@ -22,8 +22,10 @@ internal static class EventKinds
     public const string Registered = "registered";
     public const string Updated = "updated";
     public const string Removed = "removed";
+    public const string RedisUp = "redis-up";
+    public const string RedisDown = "redis-down";
 
-    private static readonly HashSet<string> All = [Up, Down, Ejected, Returned, SlowStart, SlowStartEnd, DrainStart, DrainEnd, Registered, Updated, Removed];
+    private static readonly HashSet<string> All = [Up, Down, Ejected, Returned, SlowStart, SlowStartEnd, DrainStart, DrainEnd, Registered, Updated, Removed, RedisUp, RedisDown];
 
     /// <summary>Whether an SSE event name is one of these (not the stream's <c>hello</c> or <c>dropped</c>).</summary>
     public static bool Known(string name) => All.Contains(name);

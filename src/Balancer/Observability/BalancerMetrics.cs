@@ -29,6 +29,12 @@ internal sealed class BalancerMetrics
     private readonly Counter<long> _ejections;
     private readonly Counter<long> _registrations;
     private readonly Counter<long> _controlPlanePackets;
+    private readonly Counter<long> _redisErrors;
+    private readonly Histogram<double> _redisDuration;
+    private readonly Counter<long> _rateLimited;
+    private readonly Counter<long> _cacheRequests;
+    private readonly Counter<long> _cacheStores;
+    private readonly Counter<long> _cacheEvictions;
 
     public BalancerMetrics(IMeterFactory meters)
     {
@@ -44,6 +50,13 @@ internal sealed class BalancerMetrics
         _healthTransitions = Meter.CreateCounter<long>("balancer.health.transitions", "{transition}", "Active health state changes, by pool, backend and state reached (up, down)");
         _ejections = Meter.CreateCounter<long>("balancer.outlier.ejections", "{ejection}", "Backends ejected by outlier detection, by pool and backend");
         _registrations = Meter.CreateCounter<long>("balancer.registrations", "{change}", "Registry changes asked for, by who asked (api, control-plane, drain), operation and result");
+        _redisErrors = Meter.CreateCounter<long>("balancer.redis.errors", "{call}", "Redis calls made for a request that failed or took longer than redis-server.timeout, by operation and error (timeout, connection, server)");
+        _redisDuration = Meter.CreateHistogram<double>("balancer.redis.duration", "s", "Time of Redis calls made for a request, by operation",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = Buckets });
+        _rateLimited = Meter.CreateCounter<long>("balancer.rate_limit.requests", "{request}", "Requests a pool's rate limit weighed, by pool, result (allowed, limited) and store (local, redis)");
+        _cacheRequests = Meter.CreateCounter<long>("balancer.cache.requests", "{request}", "Requests in a pool with the response cache, by pool and result (hit, miss, bypass)");
+        _cacheStores = Meter.CreateCounter<long>("balancer.cache.stores", "{response}", "Responses the cache kept or could not keep, by pool and result (stored, too-large, failed)");
+        _cacheEvictions = Meter.CreateCounter<long>("balancer.cache.evictions", "{entry}", "Cached entries removed before they expired, by reason (purge)");
         _controlPlanePackets = Meter.CreateCounter<long>("balancer.control_plane.packets", "{packet}", "Control-plane packets, by action (add, remove, drain; unknown when unreadable, connection for a refused peer) and result");
     }
 
@@ -78,6 +91,27 @@ internal sealed class BalancerMetrics
 
     public void Retry(string pool, string reason) =>
         _retries.Add(1, new KeyValuePair<string, object?>("pool", pool), new KeyValuePair<string, object?>("reason", reason));
+
+    public void RedisCall(string operation, TimeSpan duration, string? error)
+    {
+        _redisDuration.Record(duration.TotalSeconds, new KeyValuePair<string, object?>("operation", operation));
+        if (error is not null)
+        {
+            _redisErrors.Add(1, new KeyValuePair<string, object?>("operation", operation), new KeyValuePair<string, object?>("error", error));
+        }
+    }
+
+    public void RateLimit(string pool, bool limited, bool shared) =>
+        _rateLimited.Add(1, new KeyValuePair<string, object?>("pool", pool), new KeyValuePair<string, object?>("result", limited ? "limited" : "allowed"),
+            new KeyValuePair<string, object?>("store", shared ? "redis" : "local"));
+
+    public void CacheRequest(string pool, string result) =>
+        _cacheRequests.Add(1, new KeyValuePair<string, object?>("pool", pool), new KeyValuePair<string, object?>("result", result));
+
+    public void CacheStore(string pool, string result) =>
+        _cacheStores.Add(1, new KeyValuePair<string, object?>("pool", pool), new KeyValuePair<string, object?>("result", result));
+
+    public void CacheEvictions(long count, string reason) => _cacheEvictions.Add(count, new KeyValuePair<string, object?>("reason", reason));
 
     public void BudgetRefusal(string pool) => _budgetRefusals.Add(1, new KeyValuePair<string, object?>("pool", pool));
 

@@ -708,11 +708,113 @@ public sealed class ConfigLoaderTests : IDisposable
     }
 
     [Fact]
-    public void Load_RedisCachingOn_IsRejectedUntilCachingExists()
+    public void Load_Redis_ItsConnectionKeys_AndNoConnectionUnlessSomethingUsesIt()
     {
-        var result = Load("BalanceHub: { redis-server: { caching: true } }");
+        var off = Load(BalanceHubConfig).Options!;
+        Assert.False(off.UsesRedis);
+        Assert.All(off.Pools, p => Assert.Null(p.Cache));
+        Assert.Equal((TimeSpan.FromMilliseconds(50), TimeSpan.FromSeconds(5), "balancer:", 0, false), (off.Redis.Timeout, off.Redis.ConnectTimeout, off.Redis.KeyPrefix, off.Redis.Database, off.Redis.Tls));
 
-        Assert.Equal("BalanceHub.redis-server.caching (line 1): response caching is not available in this version; set it to false", Assert.Single(result.Errors));
+        var o = Load("""
+            BalanceHub:
+              redis-server: { ip: "::1", port: 6380, password: s3cret, user: lb, database: 3, tls: true, connect-timeout: 2s, timeout: 20ms, key-prefix: "edge1:", max-object-size: 64KB }
+            rate-limit: { rate: 10/s, shared: true }
+            """).Options!;
+        Assert.True(o.UsesRedis);
+        var r = o.Redis;
+        Assert.Equal(("::1", 6380, "[::1]:6380", "s3cret", "lb", 3, true), (r.Host, r.Port, r.Endpoint, r.Password, r.User, r.Database, r.Tls));
+        Assert.Equal((TimeSpan.FromSeconds(2), TimeSpan.FromMilliseconds(20), "edge1:", 64 * 1024L), (r.ConnectTimeout, r.Timeout, r.KeyPrefix, r.MaxObjectSize));
+    }
+
+    [Fact]
+    public void Load_Cache_BalanceHubsCachingIsEveryPoolsDefault_APoolTurnsItOnOrOff_WithItsOwnTtl()
+    {
+        var on = Load("""
+            BalanceHub: { redis-server: { caching: true, cache-duration: 60 } }
+            pools:
+              - { name: same, paths: [/same] }
+              - { name: short, paths: [/short], cache: { ttl: 5s } }
+              - { name: none, paths: [/none], cache: { enabled: false } }
+            """).Options!.Pools.ToDictionary(p => p.Name);
+        Assert.Equal(TimeSpan.FromSeconds(60), on["default"].Cache!.Ttl);
+        Assert.Equal(TimeSpan.FromSeconds(60), on["same"].Cache!.Ttl);
+        Assert.Equal(TimeSpan.FromSeconds(5), on["short"].Cache!.Ttl);
+        Assert.Null(on["none"].Cache);
+
+        var off = Load("""
+            pools:
+              - { name: images, paths: [/img], cache: { enabled: true } }
+              - { name: api, paths: [/api], cache: { ttl: 10s } }
+            """).Options!;
+        Assert.Null(off.Pools[0].Cache);
+        Assert.Equal(TimeSpan.FromSeconds(900), off.Pools.Single(p => p.Name == "images").Cache!.Ttl);
+        Assert.Equal(TimeSpan.FromSeconds(10), off.Pools.Single(p => p.Name == "api").Cache!.Ttl);
+        Assert.True(off.UsesRedis);
+    }
+
+    [Theory]
+    [InlineData("ip: not_a_host!", "BalanceHub.redis-server.ip")]
+    [InlineData("database: -1", "BalanceHub.redis-server.database")]
+    [InlineData("timeout: 0s", "BalanceHub.redis-server.timeout")]
+    [InlineData("cache-duration: 0", "BalanceHub.redis-server.cache-duration")]
+    [InlineData("max-object-size: 0", "BalanceHub.redis-server.max-object-size")]
+    [InlineData("user: lb", "BalanceHub.redis-server.user")]
+    [InlineData("tls: sometimes", "BalanceHub.redis-server.tls")]
+    [InlineData("passwrd: x", "BalanceHub.redis-server.passwrd")]
+    public void Load_Redis_BadValues_AreRejectedWithTheirKey(string setting, string key)
+    {
+        var result = Load($"BalanceHub:\n  redis-server: {{ {setting} }}\n");
+
+        Assert.Null(result.Options);
+        Assert.Contains(result.Errors, e => e.StartsWith($"{key} (line 2): ", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Load_RateLimit_IsOffByDefault_PoolsInheritIt_OverrideIt_OrTurnItOff()
+    {
+        Assert.All(Load("").Options!.Pools, p => Assert.Null(p.RateLimit));
+
+        var pools = Load("""
+            rate-limit: { rate: 100/minute, exempt: [10.0.0.0/8], key: header:X-Api-Key }
+            pools:
+              - { name: same, paths: [/same] }
+              - { name: faster, paths: [/faster], rate-limit: { rate: 10/s, key: client, shared: true } }
+              - { name: bigger, paths: [/bigger], rate-limit: { burst: 500, max-clients: 10 } }
+              - { name: open, paths: [/open], rate-limit: { enabled: false } }
+            """).Options!.Pools.ToDictionary(p => p.Name);
+
+        var top = pools["default"].RateLimit!;
+        Assert.Equal((new RequestRate(100, TimeSpan.FromMinutes(1)), 100, "X-Api-Key", false, 100_000), (top.Rate, top.Burst, top.Header, top.Shared, top.MaxClients));
+        Assert.Equal(TimeSpan.FromMilliseconds(600), top.Rate.Interval);
+        Assert.True(top.Exempt.Contains(IPAddress.Parse("10.1.2.3")));
+        Assert.Equal(top, pools["same"].RateLimit);
+        var faster = pools["faster"].RateLimit!;
+        Assert.Equal((new RequestRate(10, TimeSpan.FromSeconds(1)), 10, null, true), (faster.Rate, faster.Burst, faster.Header, faster.Shared));
+        Assert.True(faster.Exempt.Contains(IPAddress.Parse("10.1.2.3")));
+        Assert.Equal((top.Rate, 500, 10), (pools["bigger"].RateLimit!.Rate, pools["bigger"].RateLimit!.Burst, pools["bigger"].RateLimit!.MaxClients));
+        Assert.Null(pools["open"].RateLimit);
+    }
+
+    [Theory]
+    [InlineData("rate: 100", "rate-limit.rate")]
+    [InlineData("rate: 100/fortnight", "rate-limit.rate")]
+    [InlineData("rate: 0/s", "rate-limit.rate")]
+    [InlineData("rate: -5/s", "rate-limit.rate")]
+    [InlineData("rate: 10/s, burst: 0", "rate-limit.burst")]
+    [InlineData("burst: 5", "rate-limit.rate")]
+    [InlineData("enabled: true", "rate-limit.rate")]
+    [InlineData("rate: 10/s, exempt: [not-a-network]", "rate-limit.exempt")]
+    [InlineData("rate: 10/s, key: cookie:session", "rate-limit.key")]
+    [InlineData("rate: 10/s, key: \"header:X Api\"", "rate-limit.key")]
+    [InlineData("rate: 10/s, shared: maybe", "rate-limit.shared")]
+    [InlineData("rate: 10/s, max-clients: 0", "rate-limit.max-clients")]
+    [InlineData("rate: 10/s, per: client", "rate-limit.per")]
+    public void Load_RateLimit_BadValues_AreRejectedWithTheirKey(string setting, string key)
+    {
+        var result = Load($"\nrate-limit: {{ {setting} }}\n");
+
+        Assert.Null(result.Options);
+        Assert.Contains(result.Errors, e => e.StartsWith($"{key}", StringComparison.Ordinal) && e.Contains("(line 2)", StringComparison.Ordinal));
     }
 
     [Fact]
