@@ -4,6 +4,7 @@ using System.Security.Cryptography.X509Certificates;
 using Balancer.Admin;
 using Balancer.Configuration;
 using Balancer.Explain;
+using Balancer.RateLimiting;
 using Balancer.Redis;
 using Balancer.ControlPlane;
 using Balancer.Health;
@@ -225,6 +226,7 @@ public static partial class BalancerApp
         services.Replace(ServiceDescriptor.Singleton<IClusterDestinationsUpdater>(sp => sp.GetRequiredService<SerializedDestinationsUpdater>()));
         services.AddSingleton<ProxyErrors>();
         services.AddSingleton<RedisConnection>();
+        services.AddSingleton<RateLimitStep>();
         services.AddHostedService(sp => sp.GetRequiredService<RedisConnection>());
         services.AddSingleton<ExplainLog>();
         services.AddSingleton<ExplainStep>();
@@ -260,12 +262,18 @@ public static partial class BalancerApp
         var slowStart = app.Services.GetRequiredService<SlowStartStep>();
         var limits = app.Services.GetRequiredService<ConcurrencyLimitStep>();
         var upgrades = app.Services.GetRequiredService<UpgradedConnections>();
+        var rateLimits = app.Services.GetRequiredService<RateLimitStep>();
         // The decision trace's steps are in the pipeline only when it is enabled: off, it costs nothing.
         var explain = options.Observability.Explain is null ? null : app.Services.GetRequiredService<ExplainStep>();
         app.MapReverseProxy(pipeline =>
         {
             pipeline.Use(upgrades.InvokeAsync);
             pipeline.Use(RequestBodyLimit.InvokeAsync);
+            if (rateLimits.Any)
+            {
+                pipeline.Use(rateLimits.InvokeAsync);
+            }
+
             if (explain is not null)
             {
                 pipeline.Use(explain.BeginAsync);

@@ -44,8 +44,8 @@ public static class ClientAddress
                     return client; // garbage in the chain: stop at the last address we could vouch for
                 }
 
-                client = hop;
-                if (!trustedProxies.Contains(hop))
+                client = hop.IsIPv4MappedToIPv6 ? hop.MapToIPv4() : hop; // one client, however its proxy wrote it
+                if (!trustedProxies.Contains(client))
                 {
                     return client;
                 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using Balancer.Configuration;
 using Balancer.Observability;
 using StackExchange.Redis;
@@ -38,8 +39,9 @@ internal sealed class RedisConnection : IHostedService, IAsyncDisposable
         _time = time;
         if (_enabled)
         {
-            metrics.Meter.CreateObservableGauge("balancer.redis.connected", () => Connected ? 1 : 0, "{connection}",
-                "1 while the balancer is connected to Redis (redis-server), 0 while it is not and keeps trying");
+            var endpoint = new KeyValuePair<string, object?>("endpoint", _options.Endpoint);
+            metrics.Meter.CreateObservableGauge("balancer.redis.connected", () => new Measurement<int>(Connected ? 1 : 0, endpoint), "{connection}",
+                "1 while the balancer is connected to Redis (redis-server, by endpoint), 0 while it is not and keeps trying");
         }
     }
 

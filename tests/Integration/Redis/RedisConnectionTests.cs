@@ -19,8 +19,8 @@ public sealed class RedisConnectionTests(ITestOutputHelper output)
         return JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("redis");
     }
 
-    private static async Task<string> ConnectedGaugeAsync(TestBalancer lb) =>
-        (await lb.Admin.GetStringAsync("/metrics")).Split('\n').Single(l => l.StartsWith("balancer_redis_connected", StringComparison.Ordinal)).Split(' ')[^1];
+    private static Task<double> ConnectedGaugeAsync(TestBalancer lb, RedisServer redis) =>
+        MetricsText.SumAsync(lb.Admin, "balancer_redis_connected", $"endpoint=\"127.0.0.1:{redis.Port}\"");
 
     [Fact]
     public async Task WithRedisDown_TheBalancerStartsAndServes_ReportsItDown_ThenConnectsWhenItComes()
@@ -34,12 +34,13 @@ public sealed class RedisConnectionTests(ITestOutputHelper output)
         var health = await HealthAsync(lb);
         Assert.Equal("down", health.GetProperty("state").GetString());
         Assert.Equal($"127.0.0.1:{redis.Port}", health.GetProperty("endpoint").GetString());
-        Assert.Equal("0", await ConnectedGaugeAsync(lb));
+        Assert.Equal(0, await ConnectedGaugeAsync(lb, redis));
+        Assert.True(await MetricsText.HasAsync(lb.Admin, "balancer_redis_connected", $"endpoint=\"127.0.0.1:{redis.Port}\""));
 
         await redis.StartAgainAsync();
 
         await Eventually.TrueAsync(async () => (await HealthAsync(lb)).GetProperty("state").GetString() == "up", "the balancer to connect to Redis once it is up");
-        Assert.Equal("1", await ConnectedGaugeAsync(lb));
+        Assert.Equal(1, await ConnectedGaugeAsync(lb, redis));
         Assert.Contains(lb.Log.Lines, l => l.Contains($"Redis at 127.0.0.1:{redis.Port} is up", StringComparison.Ordinal));
     }
 
@@ -70,7 +71,7 @@ public sealed class RedisConnectionTests(ITestOutputHelper output)
         await using var lb = await TestBalancer.StartAsync("BalanceHub: { redis-server: { port: 1, password: hunter2 } }\n" + TestBalancer.BackendsYaml(backends.All), output);
 
         Assert.Equal("off", (await HealthAsync(lb)).GetProperty("state").GetString());
-        Assert.DoesNotContain((await lb.Admin.GetStringAsync("/metrics")).Split('\n'), l => l.StartsWith("balancer_redis_connected", StringComparison.Ordinal));
+        Assert.False(await MetricsText.HasAsync(lb.Admin, "balancer_redis_connected", "endpoint=\"127.0.0.1:1\""));
         Assert.DoesNotContain(lb.Log.Lines, l => l.Contains("Redis", StringComparison.Ordinal) || l.Contains("hunter2", StringComparison.Ordinal));
     }
 }

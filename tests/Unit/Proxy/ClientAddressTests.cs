@@ -20,6 +20,8 @@ public sealed class ClientAddressTests
     [InlineData("10.0.0.5", "[2001:db8::1]:443", "2001:db8::1")]
     [InlineData("10.0.0.5", "garbage, 10.0.0.7", "10.0.0.7")] // stop at what cannot be vouched for
     [InlineData("::ffff:10.0.0.5", "1.2.3.4", "1.2.3.4")] // a dual-stack peer is still the trusted IPv4 proxy
+    [InlineData("10.0.0.5", "::ffff:1.2.3.4", "1.2.3.4")] // a client its proxy wrote IPv4-mapped is the IPv4 client
+    [InlineData("10.0.0.5", "1.2.3.4, ::ffff:10.0.0.7", "1.2.3.4")] // and a proxy written so is still trusted
     public void Resolve_WalksXForwardedForFromTheRight_PastTrustedProxiesOnly(string peer, string forwardedFor, string expected)
     {
         var headers = forwardedFor.Length == 0 ? StringValues.Empty : new StringValues(forwardedFor);
