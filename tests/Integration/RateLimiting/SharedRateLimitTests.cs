@@ -9,9 +9,12 @@ namespace Balancer.Tests.Integration.RateLimiting;
 /// <summary>Rate limits shared by two balancers through a real redis-server, local while it is down.</summary>
 public sealed class SharedRateLimitTests(ITestOutputHelper output)
 {
-    /// <summary>A pool named for the test, so that its series are its own among the balancers this process hosts.</summary>
+    /// <summary>
+    /// A generous timeout: while Redis is up it decides every request, however busy the machine. (Metrics are not read:
+    /// with several balancers in one process, their meters share one name and the exporter merges them.)
+    /// </summary>
     private static string Config(RedisServer redis, Backends backends, string pool) => $$"""
-        BalanceHub: { redis-server: { port: {{redis.Port}}, key-prefix: "lbtest:" } }
+        BalanceHub: { redis-server: { port: {{redis.Port}}, key-prefix: "lbtest:", timeout: 10s } }
         pools: [ { name: {{pool}}, paths: [/s], rate-limit: { rate: 1/minute, burst: 4, shared: true }, backends: [ { address: "{{backends[0].Address}}" } ] } ]
         """;
 
@@ -23,9 +26,6 @@ public sealed class SharedRateLimitTests(ITestOutputHelper output)
     }
 
     private static Task UpAsync(TestBalancer lb) => Eventually.TrueAsync(async () => await RedisStateAsync(lb) == "up", "the balancer to connect to Redis");
-
-    private static async Task<double> CountedAsync(TestBalancer lb, string pool, string result, string store) =>
-        await MetricsText.SumAsync(lb.Admin, "balancer_rate_limit_requests_total", $"pool=\"{pool}\"", $"result=\"{result}\"", $"store=\"{store}\"");
 
     [Fact]
     public async Task TwoBalancers_ShareOneBucketPerClient_InRedis()
@@ -46,8 +46,6 @@ public sealed class SharedRateLimitTests(ITestOutputHelper output)
 
         Assert.Equal([.. Enumerable.Repeat(HttpStatusCode.OK, 4), .. Enumerable.Repeat(HttpStatusCode.TooManyRequests, 4)], statuses);
         Assert.Equal(4, backends[0].RequestCount);
-        // Both balancers' series are in each one's /metrics (one meter name in one process): 8 decisions, all made by Redis.
-        Assert.Equal((4, 4, 0), (await CountedAsync(a, "shared", "allowed", "redis"), await CountedAsync(a, "shared", "limited", "redis"), await CountedAsync(a, "shared", "allowed", "local")));
         var ttl = await redis.CommandAsync("PTTL lbtest:ratelimit:shared:a:127.0.0.1");
         Assert.InRange(long.Parse(ttl.TrimStart(':'), System.Globalization.CultureInfo.InvariantCulture), 1, 240_000); // the time until the bucket is full again
     }
@@ -65,8 +63,6 @@ public sealed class SharedRateLimitTests(ITestOutputHelper output)
         }
 
         Assert.Equal(HttpStatusCode.TooManyRequests, (await lb.Client.GetAsync("/s/before")).StatusCode);
-        // A call that outlasted redis-server.timeout (the first, on a busy machine) was decided by the local bucket.
-        var localBefore = (int)await CountedAsync(lb, "outage", "allowed", "local");
 
         await redis.StopAsync();
         await Eventually.TrueAsync(async () => await RedisStateAsync(lb) == "down", "the balancer to see Redis down");
@@ -78,14 +74,11 @@ public sealed class SharedRateLimitTests(ITestOutputHelper output)
             local.Add((await lb.Client.GetAsync("/s/during")).StatusCode);
         }
 
-        Assert.Equal([.. Enumerable.Repeat(HttpStatusCode.OK, 4 - localBefore), .. Enumerable.Repeat(HttpStatusCode.TooManyRequests, 1 + localBefore)], local);
-        Assert.Equal(4, await CountedAsync(lb, "outage", "allowed", "local"));
+        Assert.Equal([.. Enumerable.Repeat(HttpStatusCode.OK, 4), HttpStatusCode.TooManyRequests], local);
 
         await redis.StartAgainAsync();
         await UpAsync(lb);
-        await Eventually.TrueAsync(
-            async () => (await lb.Client.GetAsync("/s/after")).StatusCode == HttpStatusCode.OK && await CountedAsync(lb, "outage", "allowed", "redis") > 4 - localBefore,
-            "a request allowed by Redis again (the restarted server lost its buckets)");
+        Assert.Equal(HttpStatusCode.OK, (await lb.Client.GetAsync("/s/after")).StatusCode); // the local bucket is empty: Redis, which lost its buckets, decided
         Assert.Equal(":1", await redis.CommandAsync("EXISTS lbtest:ratelimit:outage:a:127.0.0.1"));
     }
 }
