@@ -1,11 +1,13 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Serialization;
+using Balancer.Caching;
 using Balancer.Configuration;
 using Balancer.Health;
 using Balancer.Hosting;
 using Balancer.Networking;
 using Balancer.Observability;
+using Balancer.Redis;
 using Balancer.Registry;
 
 namespace Balancer.Admin;
@@ -97,6 +99,25 @@ internal static class AdminEndpoints
                 return result.Succeeded ? Results.NoContent() : Refused(result);
             }));
 
+        // Deletes stored responses from Redis, shared by every balancer using it: one URL, a path prefix or all.
+        admin.MapPost("/api/cache/purge", async (HttpRequest request, ResponseCache cache, RedisConnection redis) =>
+        {
+            if (!balancer.Pools.Any(p => p.Cache is not null))
+            {
+                return Problem(StatusCodes.Status409Conflict, "no pool has the response cache on (redis-server.caching, or cache in a pool)");
+            }
+
+            var body = await PurgeRequest.ReadAsync(request).ConfigureAwait(false);
+            if (body.Patterns is not { } patterns)
+            {
+                return Problem(body.TooLarge ? StatusCodes.Status413PayloadTooLarge : StatusCodes.Status400BadRequest, body.Error!);
+            }
+
+            return await cache.PurgeAsync(patterns, request.HttpContext.RequestAborted).ConfigureAwait(false) is { } purged
+                ? Results.Json(new PurgeResult(purged), AdminJson.Default.PurgeResult)
+                : Problem(StatusCodes.Status503ServiceUnavailable, $"Redis at {redis.Endpoint} is down: nothing was purged (entries expire by themselves)");
+        });
+
         ObservabilityEndpoints.Map(admin, balancer, Refuse);
     }
 
@@ -121,8 +142,11 @@ internal static class AdminEndpoints
 
 internal sealed record AdminHealth(string Status);
 
+internal sealed record PurgeResult(long Purged);
+
 [JsonSourceGenerationOptions(System.Text.Json.JsonSerializerDefaults.Web)]
 [JsonSerializable(typeof(AdminHealth))]
+[JsonSerializable(typeof(PurgeResult))]
 [JsonSerializable(typeof(BackendView))]
 [JsonSerializable(typeof(List<BackendView>))]
 internal sealed partial class AdminJson : JsonSerializerContext;

@@ -17,7 +17,7 @@ internal sealed class BackendRequest
     /// <summary>PUT /backends/{address}: <c>{weight?, paths?, clients?}</c>, at least one; the lists given replace the backend's.</summary>
     public static readonly Shape Update = new(["weight", "paths", "clients"], []);
 
-    private const int MaxBody = 64 * 1024;
+    internal const int MaxBody = 64 * 1024;
 
     public string? Error { get; private set; }
 
@@ -109,7 +109,7 @@ internal sealed class BackendRequest
     }
 
     /// <summary>The body, read up to the limit whatever its framing (Content-Length or chunked); null when it is longer.</summary>
-    private static async Task<byte[]?> ReadBodyAsync(HttpRequest request)
+    internal static async Task<byte[]?> ReadBodyAsync(HttpRequest request)
     {
         if (request.ContentLength > MaxBody)
         {

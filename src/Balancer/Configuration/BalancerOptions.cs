@@ -338,6 +338,9 @@ public sealed record RedisOptions
     /// <summary>Responses larger than this are passed through and not stored.</summary>
     public long MaxObjectSize { get; init; } = 1024 * 1024;
 
+    /// <summary>How long concurrent misses for one key wait for the first to bring the response, before each goes to the backend.</summary>
+    public TimeSpan CacheLockTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
     /// <summary>AUTH password; never logged.</summary>
     public string? Password { get; init; }
 

@@ -408,6 +408,7 @@ public static partial class ConfigLoader
             Port = redis.Value("port", 6379, ValueParsers.Port),
             Caching = redis.Value("caching", false, ValueParsers.Bool),
             CacheDuration = redis.Value("cache-duration", TimeSpan.FromSeconds(900), ValueParsers.PositiveDuration),
+            CacheLockTimeout = redis.Value("cache-lock-timeout", TimeSpan.FromSeconds(5), ValueParsers.PositiveDuration),
             MaxObjectSize = redis.Value("max-object-size", 1024L * 1024, ValueParsers.SizeBetween(1, 512L * 1024 * 1024)),
             Password = password is { Length: > 0 } ? password : null,
             User = user is { Length: > 0 } ? user : null,

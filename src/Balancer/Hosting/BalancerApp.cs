@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using System.Security.Cryptography.X509Certificates;
 using Balancer.Admin;
 using Balancer.Configuration;
+using Balancer.Caching;
 using Balancer.Explain;
 using Balancer.RateLimiting;
 using Balancer.Redis;
@@ -227,6 +228,8 @@ public static partial class BalancerApp
         services.AddSingleton<ProxyErrors>();
         services.AddSingleton<RedisConnection>();
         services.AddSingleton<RateLimitStep>();
+        services.AddSingleton<ResponseCache>();
+        services.AddSingleton<CacheStep>();
         services.AddHostedService(sp => sp.GetRequiredService<RedisConnection>());
         services.AddSingleton<ExplainLog>();
         services.AddSingleton<ExplainStep>();
@@ -263,6 +266,7 @@ public static partial class BalancerApp
         var limits = app.Services.GetRequiredService<ConcurrencyLimitStep>();
         var upgrades = app.Services.GetRequiredService<UpgradedConnections>();
         var rateLimits = app.Services.GetRequiredService<RateLimitStep>();
+        var cache = app.Services.GetRequiredService<CacheStep>();
         // The decision trace's steps are in the pipeline only when it is enabled: off, it costs nothing.
         var explain = options.Observability.Explain is null ? null : app.Services.GetRequiredService<ExplainStep>();
         app.MapReverseProxy(pipeline =>
@@ -284,6 +288,11 @@ public static partial class BalancerApp
             if (explain is not null)
             {
                 pipeline.Use(explain.RestrictedAsync);
+            }
+
+            if (cache.Any)
+            {
+                pipeline.Use(cache.InvokeAsync);
             }
 
             pipeline.Use(retries.InvokeAsync); // everything below runs once per try

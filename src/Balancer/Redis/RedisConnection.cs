@@ -55,13 +55,8 @@ internal sealed class RedisConnection : IHostedService, IAsyncDisposable
 
     public string Endpoint => _options.Endpoint;
 
-    public string KeyPrefix => _options.KeyPrefix;
-
     /// <summary>The database with the key prefix applied, while connected; null while not (callers go on without Redis).</summary>
     public IDatabase? Database => Connected ? _database : null;
-
-    /// <summary>The server, for commands that are not about one key (a key scan for purges); null while not connected.</summary>
-    public IServer? Server => Connected && _multiplexer is { } m ? m.GetServer(m.GetEndPoints()[0]) : null;
 
     /// <summary>The bound on a call made on behalf of a request.</summary>
     public TimeSpan Timeout => _options.Timeout;
@@ -88,6 +83,16 @@ internal sealed class RedisConnection : IHostedService, IAsyncDisposable
         {
             _metrics.RedisCall(operation, Stopwatch.GetElapsedTime(started), error: "timeout");
         }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+            // The client went away: whatever the request does next ends at once.
+        }
+        catch (OperationCanceledException e)
+        {
+            // The client library cancelled the command itself (its connection was being replaced).
+            _metrics.RedisCall(operation, Stopwatch.GetElapsedTime(started), error: "connection");
+            _log.LogDebug("Redis {Operation} was cancelled: {Error}", operation, e.Message);
+        }
         catch (RedisException e)
         {
             _metrics.RedisCall(operation, Stopwatch.GetElapsedTime(started), error: e is RedisConnectionException ? "connection" : "server");
@@ -96,6 +101,52 @@ internal sealed class RedisConnection : IHostedService, IAsyncDisposable
 
         return (false, default!);
     }
+
+    /// <summary>
+    /// Deletes every key under the prefix that matches <paramref name="pattern"/> (a glob, without the prefix), scanning
+    /// in pages rather than blocking the server with <c>KEYS</c>; the number deleted, or null while Redis is down.
+    /// </summary>
+    public async Task<long?> DeleteMatchingAsync(string pattern, CancellationToken cancellation)
+    {
+        if (!Connected || _multiplexer is not { } multiplexer)
+        {
+            return null;
+        }
+
+        var database = multiplexer.GetDatabase(_options.Database);
+        long deleted = 0;
+        var batch = new List<RedisKey>(ScanPage);
+        foreach (var endpoint in multiplexer.GetEndPoints())
+        {
+            var server = multiplexer.GetServer(endpoint);
+            if (server.IsReplica)
+            {
+                continue;
+            }
+
+            await foreach (var key in server.KeysAsync(_options.Database, GlobPrefix + pattern, ScanPage).WithCancellation(cancellation).ConfigureAwait(false))
+            {
+                batch.Add(key);
+                if (batch.Count == ScanPage)
+                {
+                    deleted += await database.KeyDeleteAsync([.. batch]).ConfigureAwait(false);
+                    batch.Clear();
+                }
+            }
+        }
+
+        if (batch.Count > 0)
+        {
+            deleted += await database.KeyDeleteAsync([.. batch]).ConfigureAwait(false);
+        }
+
+        return deleted;
+    }
+
+    private const int ScanPage = 500;
+
+    /// <summary>The key prefix as a glob that matches only itself.</summary>
+    private string GlobPrefix => string.Concat(_options.KeyPrefix.Select(c => c is '*' or '?' or '[' or ']' or '\\' ? "\\" + c : c.ToString()));
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
