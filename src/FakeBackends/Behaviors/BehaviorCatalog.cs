@@ -30,6 +30,7 @@ public static partial class BehaviorCatalog
         [Trickle.Name] = Trickle.Read,
         [CloseAfter.Name] = CloseAfter.Read,
         [Unhealthy.Name] = Unhealthy.Read,
+        [Headers.Name] = Headers.Read,
     };
 
     /// <summary>Behaviors that can be named alone, with their defaults.</summary>
@@ -171,6 +172,7 @@ public static partial class BehaviorCatalog
         Flap.Name => "flap: { up: 2s, down: 1s }",
         Trickle.Name => "trickle: { rate: 2KB, size: 16KB }",
         CloseAfter.Name => "close-after: 3",
+        Headers.Name => "headers: { Cache-Control: \"max-age=2\" }",
         _ => $"{name}: ...",
     };
 

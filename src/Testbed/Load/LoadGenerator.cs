@@ -165,6 +165,7 @@ public sealed class LoadGenerator : IAsyncDisposable
         var (client, method, path) = Describe(id);
         var status = 0;
         string? backend = null;
+        string? cache = null;
         string? error = null;
         using var timeout = new CancellationTokenSource(_options.Timeout, _time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellationToken);
@@ -181,6 +182,7 @@ public sealed class LoadGenerator : IAsyncDisposable
             await response.Content.CopyToAsync(Stream.Null, linked.Token).ConfigureAwait(false);
             status = (int)response.StatusCode;
             backend = response.Headers.TryGetValues(FakeBackends.FakeBackend.BackendHeader, out var names) ? names.FirstOrDefault() : null;
+            cache = response.Headers.TryGetValues("X-Cache", out var results) ? results.FirstOrDefault() : null;
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
@@ -205,7 +207,7 @@ public sealed class LoadGenerator : IAsyncDisposable
 
         if (measured)
         {
-            _records.Enqueue(new RequestRecord(id, Since(measuredFrom, dueAt), _time.GetElapsedTime(dueAt), client, method, path, status, backend, error));
+            _records.Enqueue(new RequestRecord(id, Since(measuredFrom, dueAt), _time.GetElapsedTime(dueAt), client, method, path, status, backend, error, Cache: cache));
         }
     }
 

@@ -118,8 +118,9 @@ public sealed record LoadOptions
 /// <param name="Status">The HTTP status; 0 when no answer came (refused, reset, timed out, not sent).</param>
 /// <param name="Backend">The backend that answered (its <c>X-Backend</c> header), if any.</param>
 /// <param name="Retries">Tries after the first, from the balancer's access log; null when not known.</param>
+/// <param name="Cache">The answer's <c>X-Cache</c> (HIT, MISS, BYPASS), if it had one.</param>
 public sealed record RequestRecord(
-    long Id, TimeSpan Due, TimeSpan Latency, string Client, string Method, string Path, int Status, string? Backend, string? Error, int? Retries = null)
+    long Id, TimeSpan Due, TimeSpan Latency, string Client, string Method, string Path, int Status, string? Backend, string? Error, int? Retries = null, string? Cache = null)
 {
     /// <summary>No answer, or a 5xx.</summary>
     public bool Failed => Status is 0 or >= 500;

@@ -4,8 +4,11 @@ using Testbed.Load;
 
 namespace Testbed.Scenarios;
 
-/// <summary>Which recorded requests an expectation looks at: a time window, and optionally a client, path and method.</summary>
-public sealed record Window(TimeSpan? From = null, TimeSpan? To = null, IPNetwork? Client = null, string? Path = null, string? Method = null)
+/// <summary>
+/// Which recorded requests an expectation looks at: a time window, and optionally a client, path, method and status
+/// (<c>status-is</c>).
+/// </summary>
+public sealed record Window(TimeSpan? From = null, TimeSpan? To = null, IPNetwork? Client = null, string? Path = null, string? Method = null, int? Status = null)
 {
     public static Window All { get; } = new();
 
@@ -16,7 +19,8 @@ public sealed record Window(TimeSpan? From = null, TimeSpan? To = null, IPNetwor
         && (To is not { } to || r.Due < to)
         && (Client is not { } client || (IPAddress.TryParse(r.Client, out var address) && client.Contains(address)))
         && (Path is not { } path || path == "/" || r.Path.Equals(path, StringComparison.OrdinalIgnoreCase) || r.Path.StartsWith(path + "/", StringComparison.OrdinalIgnoreCase))
-        && (Method is not { } method || r.Method.Equals(method, StringComparison.OrdinalIgnoreCase));
+        && (Method is not { } method || r.Method.Equals(method, StringComparison.OrdinalIgnoreCase))
+        && (Status is not { } status || r.Status == status);
 
     public string Describe()
     {
@@ -39,6 +43,11 @@ public sealed record Window(TimeSpan? From = null, TimeSpan? To = null, IPNetwor
         if (Method is not null)
         {
             parts.Add(Method);
+        }
+
+        if (Status is { } status)
+        {
+            parts.Add($"status {status.ToString(CultureInfo.InvariantCulture)}");
         }
 
         return parts.Count == 0 ? "" : $" ({string.Join(", ", parts)})";
@@ -307,4 +316,23 @@ public sealed record RecoveredWithinExpectation(Window Where, TimeSpan Max) : Ou
 
     protected override string Explain(Outage outage, TimeSpan? delay) =>
         $"{outage.Cause} ended at t={Window.Seconds(outage.Up!.Value)}: " + (delay is { } d ? $"readmitted after {Format.Milliseconds(d)}" : "not readmitted before it went down again or the run ended");
+}
+
+/// <summary><c>cache: { result: HIT, min: 0.9 }</c>: this share of the requests was answered with <c>X-Cache: result</c>.</summary>
+public sealed record CacheExpectation(Window Where, string Result, double? Min, double? Max) : Expectation(Where)
+{
+    protected override string Claim() => $"share of X-Cache {Result} " + (Min, Max) switch
+    {
+        ({ } min, { } max) => $"in {Format.Percent(min, 1)}–{Format.Percent(max, 1)}",
+        ({ } min, null) => $"≥ {Format.Percent(min, 1)}",
+        _ => $"≤ {Format.Percent(Max!.Value, 1)}",
+    };
+
+    protected override (bool, string, IEnumerable<string>) Check(IReadOnlyList<RequestRecord> window)
+    {
+        var mine = window.Count(r => string.Equals(r.Cache, Result, StringComparison.OrdinalIgnoreCase));
+        var share = mine / (double)window.Count;
+        var others = window.GroupBy(r => r.Cache ?? "none").OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => $"{g.Key}: {Of(g.Count(), window.Count)}");
+        return ((Min is null || share >= Min) && (Max is null || share <= Max), Of(mine, window.Count), others);
+    }
 }

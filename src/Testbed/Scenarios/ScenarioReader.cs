@@ -17,8 +17,10 @@ public static partial class ScenarioReader
     private static readonly Dictionary<string, Registration> Registrations = new() { ["none"] = Registration.None, ["control-plane"] = Registration.ControlPlane };
     private static readonly Dictionary<string, BackendAction> BackendActions = Enum.GetValues<BackendAction>().ToDictionary(a => a.ToString().ToLowerInvariant());
     private static readonly string[] OtherActions = ["set-behavior", "set-weight", "restart-balancer", "stop-redis", "start-redis"];
-    private static readonly string[] Filters = ["from", "to", "client", "path", "method"];
-    private static readonly string[] Kinds = ["error-rate", "no-requests-to", "share", "latency", "status", "sticky", "moved-clients", "requests", "retries", "detected-within", "recovered-within"];
+    private static readonly Dictionary<string, string> CacheResults = new(StringComparer.OrdinalIgnoreCase) { ["HIT"] = "HIT", ["MISS"] = "MISS", ["BYPASS"] = "BYPASS" };
+
+    private static readonly string[] Filters = ["from", "to", "client", "path", "method", "status-is"];
+    private static readonly string[] Kinds = ["error-rate", "no-requests-to", "share", "latency", "status", "sticky", "moved-clients", "requests", "retries", "detected-within", "recovered-within", "cache"];
     private static readonly Dictionary<string, double> Percentiles = new() { ["p50"] = 50, ["p90"] = 90, ["p99"] = 99, ["p99.9"] = 99.9, ["max"] = 100 };
 
     public static (Scenario? Scenario, IReadOnlyList<string> Errors) ReadFile(string path)
@@ -61,6 +63,9 @@ public static partial class ScenarioReader
         var redis = root.Value("redis", false, ValueParsers.Bool);
         var timeline = ReadTimeline(root, names, load.Duration, redis);
         var expectations = ReadExpectations(root, names);
+        // The tag (a query parameter joining the access log) only when an expectation reads retries: it makes every
+        // URL unique, which a response cache would see.
+        load = load with { TagRequests = expectations.Any(e => e is RetriesExpectation) };
         if (expectations.Count == 0)
         {
             root.Error("expect", "a scenario needs at least one expectation: what should clients have seen?");
@@ -191,7 +196,6 @@ public static partial class ScenarioReader
             Paths = ReadPaths(load),
             Methods = load.Values<string>("methods", ValueParsers.Method) ?? ["GET"],
             Clients = ReadClients(load),
-            TagRequests = true,
         };
         foreach (var problem in options.Validate())
         {
@@ -372,7 +376,8 @@ public static partial class ScenarioReader
                 item.Has("to") ? item.Value("to", TimeSpan.Zero, ValueParsers.Duration) : null,
                 item.Has("client") ? item.Value("client", new IPNetwork(IPAddress.Loopback, 32), ValueParsers.Network) : null,
                 item.Has("path") ? item.Value("path", "/", ValueParsers.PathPrefix) : null,
-                item.Has("method") ? item.Value("method", "GET", ValueParsers.Method) : null);
+                item.Has("method") ? item.Value("method", "GET", ValueParsers.Method) : null,
+                item.Has("status-is") ? item.Value("status-is", 200, ValueParsers.Int(0, 599, "an HTTP status (0: no answer)")) : null);
             if (window is { From: { } from, To: { } to } && to <= from)
             {
                 item.Error("to", $"is not after from ({Window.Seconds(from)})");
@@ -460,6 +465,15 @@ public static partial class ScenarioReader
                 var count = ValueParsers.Int(0, int.MaxValue, "a number of requests");
                 return new RequestsExpectation(where, spec.Has("backend") ? Backend("backend") : null,
                     spec.Has("min") ? spec.Value("min", 0, count) : null, spec.Has("max") ? spec.Value("max", 0, count) : null);
+            case "cache":
+                if (!nested || !spec.Has("result") || (!spec.Has("min") && !spec.Has("max")))
+                {
+                    item.Error(kind, "give the result and a bound: cache: { result: HIT, min: 0.9 }");
+                    return null;
+                }
+
+                return new CacheExpectation(where, spec.Value("result", "HIT", ValueParsers.OneOf(CacheResults)),
+                    spec.Has("min") ? Fraction("min", 0) : null, spec.Has("max") ? Fraction("max", 1) : null);
             case "detected-within" or "recovered-within":
                 if (nested)
                 {

@@ -23,6 +23,7 @@ public sealed class BehaviorCatalogTests
     [InlineData("close-after: 3", "close-after: 3")]
     [InlineData("close-after: { requests: 3, notice: true }", "close-after: { requests: 3, notice: true }")]
     [InlineData("unhealthy", "unhealthy")]
+    [InlineData("headers: { Cache-Control: \"max-age=2\", Vary: Accept }", "headers: { Cache-Control: \"max-age=2\", Vary: \"Accept\" }")]
     [InlineData("{ fail: 500, path: /api }", "{ fail: 500, path: /api }")]
     public void Parse_EachBehavior_AndItsSpecReadsBackTheSame(string text, string spec)
     {
@@ -59,7 +60,8 @@ public sealed class BehaviorCatalogTests
     [Theory]
     [InlineData("latncy: 200ms", "behaviors.latncy (line 1): unknown key; did you mean latency?")]
     [InlineData("latency", "behaviors (line 1): latency needs settings, e.g. latency: 200ms")]
-    [InlineData("explode", "behaviors (line 1): explode is not a behavior (one of healthy, latency, fail, flap, hang, reset, slow-close, trickle, close-after, unhealthy)")]
+    [InlineData("explode", "behaviors (line 1): explode is not a behavior (one of healthy, latency, fail, flap, hang, reset, slow-close, trickle, close-after, unhealthy, headers)")]
+    [InlineData("headers: 1", "behaviors.headers (line 1): give the fields to add, e.g. headers: { Cache-Control: \"max-age=2\" }")]
     [InlineData("{ latency: 20ms, fail: 503 }", "behaviors (line 1): one behavior per item, found fail and latency: make each its own item")]
     [InlineData("fail: { status: 700 }", "behaviors.fail.status (line 1): 700 is not an HTTP status (100-599)")]
     [InlineData("hang: 2", "behaviors.hang (line 1): 2 is not a fraction (0-1)")]

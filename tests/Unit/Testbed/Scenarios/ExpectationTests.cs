@@ -43,6 +43,24 @@ public sealed class ExpectationTests
     }
 
     [Fact]
+    public void Cache_JudgesTheShareOfAnXCacheResult_AndStatusIsNarrowsAWindow()
+    {
+        RequestRecord[] history =
+        [
+            R(1, "b1") with { Cache = "MISS" }, R(1.1, "b1") with { Cache = "HIT" }, R(1.2, "b1") with { Cache = "HIT" }, R(1.3, "b1") with { Cache = "HIT" },
+            R(2, "b1", 429), R(2.1, "b1", 429),
+        ];
+
+        Assert.True(new CacheExpectation(new Window(Status: 200), "HIT", 0.75, null).Evaluate(history).Passed);
+        var all = new CacheExpectation(Window.All, "HIT", 0.75, null).Evaluate(history);
+        Assert.False(all.Passed);
+        Assert.Equal("50.00% (3 of 6)", all.Measured);
+        Assert.Contains("none: 33.33% (2 of 6)", all.Evidence);
+        Assert.True(new CacheExpectation(Window.All, "BYPASS", null, 0).Evaluate(history).Passed);
+        Assert.Equal(2, new Window(Status: 429).Select(history).Count);
+    }
+
+    [Fact]
     public void AnExpectationOverNoRequests_Fails()
     {
         var result = new ErrorRateExpectation(new Window(From: TimeSpan.FromSeconds(10)), 0).Evaluate(KillAtThree);
