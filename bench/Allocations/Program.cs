@@ -26,6 +26,7 @@ var configurations = new (string Name, string Yaml, string? Header, string? Base
     ("access log, balancer format", "observability: { access-log: { format: balancer } }", null, "metrics on"),
     ("access log, combined format", "observability: { access-log: { format: combined } }", null, "metrics on"),
     ("access log, json format", "observability: { access-log: { format: json } }", null, "metrics on"),
+    ("rate limit, local", "rate-limit: { rate: 1000000/s, burst: 1000000 }", null, "metrics on"),
 };
 var bytesOf = new Dictionary<string, double>();
 foreach (var (name, extra, header, _) in configurations)

@@ -11,7 +11,8 @@ namespace Balancer.Caching;
 /// <c>private</c> or <c>no-cache</c>, <c>Vary: *</c>, a <c>Set-Cookie</c> the response does not withhold, an
 /// <c>Authorization</c> without <c>public</c>, <c>s-maxage</c> or <c>must-revalidate</c>) and it has a freshness
 /// lifetime left: <c>s-maxage</c>, else <c>max-age</c>, else <c>Expires</c> − <c>Date</c>, else the pool's ttl for the
-/// statuses that may be cached without one (or with <c>public</c>), less the <c>Age</c> it arrived with. This cache
+/// statuses that may be cached without one (or with <c>public</c>; not for a request with <c>Cookie</c>, whose answer
+/// may be about that user, unless <c>public</c>), less the <c>Age</c> it arrived with. This cache
 /// never serves a stale response (it does not revalidate): entries expire in Redis when their lifetime ends, so
 /// <c>must-revalidate</c> always holds.
 /// </summary>
@@ -27,9 +28,10 @@ internal static class CachePolicy
     /// <param name="MinFresh">The freshness an entry must have left.</param>
     /// <param name="OnlyIfCached">Answer from the cache or 504, never from the backend.</param>
     /// <param name="Authorized">The request carries <c>Authorization</c>: its answer is stored only if the response allows it.</param>
-    public readonly record struct RequestRules(bool Cacheable, bool Lookup, TimeSpan? MaxAge, TimeSpan? MinFresh, bool OnlyIfCached, bool Authorized)
+    /// <param name="WithCookie">The request carries <c>Cookie</c>: its answer may be about that user, so it is stored only with a lifetime the backend gave.</param>
+    public readonly record struct RequestRules(bool Cacheable, bool Lookup, TimeSpan? MaxAge, TimeSpan? MinFresh, bool OnlyIfCached, bool Authorized, bool WithCookie)
     {
-        public static readonly RequestRules PassThrough = new(false, false, null, null, false, false);
+        public static readonly RequestRules PassThrough = new(false, false, null, null, false, false, false);
     }
 
     public static RequestRules ForRequest(HttpRequest request)
@@ -53,7 +55,7 @@ internal static class CachePolicy
 
         var pragmaNoCache = headers.CacheControl.Count == 0 && headers.Pragma.Any(p => p?.Contains("no-cache", StringComparison.OrdinalIgnoreCase) == true);
         var lookup = !control.NoCache && !pragmaNoCache && control.MaxAge != TimeSpan.Zero;
-        return new RequestRules(true, lookup, control.MaxAge, control.MinFresh, control.OnlyIfCached, headers.ContainsKey(HeaderNames.Authorization));
+        return new RequestRules(true, lookup, control.MaxAge, control.MinFresh, control.OnlyIfCached, headers.ContainsKey(HeaderNames.Authorization), headers.ContainsKey(HeaderNames.Cookie));
     }
 
     /// <summary>Whether a stored entry may answer a request with these rules at <paramref name="now"/>.</summary>
@@ -124,13 +126,13 @@ internal static class CachePolicy
             // An Expires that is not a date means "already expired" (RFC 9111 §5.3).
             lifetime = HttpDate(headers.Expires) is { } expires ? expires - (HttpDate(headers.Date) ?? now) : TimeSpan.Zero;
         }
-        else if (HeuristicStatuses.Contains(status) || control.Public)
+        else if ((HeuristicStatuses.Contains(status) || control.Public) && (!request.WithCookie || control.Public))
         {
             lifetime = defaultTtl;
         }
         else
         {
-            reason = $"status {status} without an explicit lifetime";
+            reason = request.WithCookie ? "a request with Cookie, answered without an explicit lifetime" : $"status {status} without an explicit lifetime";
             return null;
         }
 

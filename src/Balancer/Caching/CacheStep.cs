@@ -44,6 +44,15 @@ internal sealed class CacheStep
     private readonly TimeSpan _lockTimeout;
     private readonly ConcurrentDictionary<string, Task<Fetched?>> _inFlight = new(StringComparer.Ordinal);
 
+    /// <summary>
+    /// Keys whose last answer could not be stored (private, Set-Cookie, an error...), until when: their misses do not
+    /// wait for one another (Varnish's hit-for-pass), since waiting would only delay each by the first's response.
+    /// </summary>
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _uncacheable = new(StringComparer.Ordinal);
+
+    private static readonly TimeSpan PassFor = TimeSpan.FromSeconds(10);
+    private const int MaxUncacheable = 10_000;
+
     public CacheStep(BalancerOptions options, ResponseCache cache, BalancerMetrics metrics, TimeProvider time)
     {
         _pools = options.Pools.Where(p => p.Cache is not null).ToFrozenDictionary(p => p.Name, p => p.Cache!, StringComparer.OrdinalIgnoreCase);
@@ -124,6 +133,22 @@ internal sealed class CacheStep
             return;
         }
 
+        if (_uncacheable.TryGetValue(key, out var passUntil))
+        {
+            if (passUntil > _time.GetUtcNow())
+            {
+                Count(context, poolName, ok ? "MISS" : "BYPASS");
+                if (await FetchAsync(context, next, poolName, pool, rules, key).ConfigureAwait(false) is not null)
+                {
+                    _uncacheable.TryRemove(key, out _);
+                }
+
+                return;
+            }
+
+            _uncacheable.TryRemove(key, out _);
+        }
+
         // One fetch per key at a time: the first miss fetches, the others wait for what it brings.
         var leader = new TaskCompletionSource<Fetched?>(TaskCreationOptions.RunContinuationsAsynchronously);
         var running = _inFlight.GetOrAdd(key, leader.Task);
@@ -149,6 +174,16 @@ internal sealed class CacheStep
         }
         finally
         {
+            if (fetched is null && !context.RequestAborted.IsCancellationRequested)
+            {
+                if (_uncacheable.Count >= MaxUncacheable)
+                {
+                    _uncacheable.Clear();
+                }
+
+                _uncacheable[key] = _time.GetUtcNow() + PassFor;
+            }
+
             _inFlight.TryRemove(new KeyValuePair<string, Task<Fetched?>>(key, leader.Task));
             leader.SetResult(fetched);
         }

@@ -11,6 +11,8 @@ namespace Balancer.Caching;
 /// </summary>
 internal sealed class ResponseCache(RedisConnection redis, BalancerMetrics metrics, ILogger<ResponseCache> log)
 {
+    private const int MaxPendingStores = 256;
+
     private int _pendingStores;
 
     /// <summary>Stores sent and not yet answered (tests wait for none).</summary>
@@ -67,7 +69,15 @@ internal sealed class ResponseCache(RedisConnection redis, BalancerMetrics metri
             return;
         }
 
-        Interlocked.Increment(ref _pendingStores);
+        // Stores never hold a request up, so a slow Redis could pile them up: past this many in flight, new ones are
+        // dropped (each holds a copy of its body) until Redis catches up.
+        if (Interlocked.Increment(ref _pendingStores) > MaxPendingStores)
+        {
+            Interlocked.Decrement(ref _pendingStores);
+            metrics.CacheStore(pool, "dropped");
+            return;
+        }
+
         _ = StoreAsync(pool, key, entry.Write(), ttl, vary, varyValues);
     }
 
@@ -89,10 +99,10 @@ internal sealed class ResponseCache(RedisConnection redis, BalancerMetrics metri
                     marker = new VaryMarker((ulong)Random.Shared.NextInt64(), vary);
                     await db.StringSetAsync(key, marker.Write(), ttl).ConfigureAwait(false);
                 }
-                else
+                else if (await db.KeyTimeToLiveAsync(key).ConfigureAwait(false) is not { } left || left < ttl)
                 {
-                    // The marker lives as long as its longest-lived variant.
-                    await db.KeyExpireAsync(key, ttl, ExpireWhen.GreaterThanCurrentExpiry).ConfigureAwait(false);
+                    // The marker lives as long as its longest-lived variant (read, then set: EXPIRE GT needs Redis 7).
+                    await db.KeyExpireAsync(key, ttl).ConfigureAwait(false);
                 }
 
                 return await db.StringSetAsync(marker.VariantKey(key, varyValues), value, ttl).ConfigureAwait(false);
@@ -135,7 +145,8 @@ internal sealed class ResponseCache(RedisConnection redis, BalancerMetrics metri
             {
                 deleted = await redis.DeleteMatchingAsync(pattern, cancellation).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is RedisException or TimeoutException)
+            catch (Exception e) when (e is RedisException or RedisCommandException or TimeoutException or ObjectDisposedException
+                                          or OperationCanceledException)
             {
                 log.LogWarning("A cache purge stopped after {Deleted} entries: {Error}", total, e.Message);
                 deleted = null;

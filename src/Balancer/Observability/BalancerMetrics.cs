@@ -55,7 +55,7 @@ internal sealed class BalancerMetrics
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = Buckets });
         _rateLimited = Meter.CreateCounter<long>("balancer.rate_limit.requests", "{request}", "Requests a pool's rate limit weighed, by pool, result (allowed, limited) and store (local, redis)");
         _cacheRequests = Meter.CreateCounter<long>("balancer.cache.requests", "{request}", "Requests in a pool with the response cache, by pool and result (hit, miss, bypass)");
-        _cacheStores = Meter.CreateCounter<long>("balancer.cache.stores", "{response}", "Responses the cache kept or could not keep, by pool and result (stored, too-large, failed)");
+        _cacheStores = Meter.CreateCounter<long>("balancer.cache.stores", "{response}", "Responses the cache kept or could not keep, by pool and result (stored, too-large, dropped, failed)");
         _cacheEvictions = Meter.CreateCounter<long>("balancer.cache.evictions", "{entry}", "Cached entries removed before they expired, by reason (purge)");
         _controlPlanePackets = Meter.CreateCounter<long>("balancer.control_plane.packets", "{packet}", "Control-plane packets, by action (add, remove, drain; unknown when unreadable, connection for a refused peer) and result");
     }

@@ -87,6 +87,12 @@ internal sealed class RedisConnection : IHostedService, IAsyncDisposable
         {
             // The client went away: whatever the request does next ends at once.
         }
+        catch (Exception e) when (e is RedisCommandException or ObjectDisposedException)
+        {
+            // A command the client refused to send, or a connection closed under it (shutting down).
+            _metrics.RedisCall(operation, Stopwatch.GetElapsedTime(started), error: "client");
+            _log.LogDebug("Redis {Operation} failed: {Error}", operation, e.Message);
+        }
         catch (OperationCanceledException e)
         {
             // The client library cancelled the command itself (its connection was being replaced).

@@ -18,7 +18,7 @@ namespace Balancer.Tests.Integration.Caching;
 public sealed class CacheFixture : IAsyncLifetime
 {
     /// <summary>Fields by case; <c>{+60}</c> and <c>{-60}</c> stand for HTTP dates that far from now.</summary>
-    public static readonly Dictionary<string, (int Status, string Fields)> Cases = new(StringComparer.Ordinal);
+    public static readonly System.Collections.Concurrent.ConcurrentDictionary<string, (int Status, string Fields)> Cases = new(StringComparer.Ordinal);
 
     private RedisServer? _redis;
     private ScriptedBackend? _backend;
@@ -46,7 +46,7 @@ public sealed class CacheFixture : IAsyncLifetime
             outlier-detection: { enabled: false }
             pools: [ { name: cached, paths: [/c], cache: { ttl: 30s }, backends: [ { address: "{{_backend.Address}}" } ] } ]
             """);
-        Client = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false }) { BaseAddress = _balancer.Client.BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+        Client = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false }) { BaseAddress = _balancer.Client.BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
         await Eventually.TrueAsync(async () =>
         {
             using var request = new HttpRequestMessage(HttpMethod.Get, "/api/health");

@@ -52,6 +52,9 @@ public sealed class CacheRulesTests(CacheFixture fixture) : IClassFixture<CacheF
         { "authorization-s-maxage", Bearer, 200, "Cache-Control: s-maxage=60", true },
         { "authorization-must-revalidate", Bearer, 200, "Cache-Control: must-revalidate, max-age=60", true },
         { "request-no-store", "Cache-Control: no-store", 200, "Cache-Control: max-age=60", false },
+        { "cookie-silent", "Cookie: session=alice", 200, "", false },
+        { "cookie-max-age", "Cookie: session=alice", 200, "Cache-Control: max-age=60", true },
+        { "cookie-public", "Cookie: session=alice", 200, "Cache-Control: public", true },
     };
 
     [Theory]
