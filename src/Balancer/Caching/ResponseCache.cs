@@ -146,7 +146,7 @@ internal sealed class ResponseCache(RedisConnection redis, BalancerMetrics metri
                 deleted = await redis.DeleteMatchingAsync(pattern, cancellation).ConfigureAwait(false);
             }
             catch (Exception e) when (e is RedisException or RedisCommandException or TimeoutException or ObjectDisposedException
-                                          or OperationCanceledException)
+                                          or InvalidOperationException or OperationCanceledException)
             {
                 log.LogWarning("A cache purge stopped after {Deleted} entries: {Error}", total, e.Message);
                 deleted = null;
