@@ -45,6 +45,12 @@ public sealed record BalancerOptions
     /// <summary>Pools of backends; the first is <c>default</c>, from the top-level <c>backends</c>.</summary>
     public required IReadOnlyList<PoolOptions> Pools { get; init; }
 
+    /// <summary>
+    /// The route table in the order routes are tried: <c>routes:</c>, pools' path prefixes, and last the default pool's
+    /// catch-all (see <see cref="Balancer.Routing.RouteTable"/>).
+    /// </summary>
+    public required IReadOnlyList<Balancer.Routing.RouteRule> Routes { get; init; }
+
     /// <summary>Something needs Redis: a pool's response cache or a shared rate limit. Otherwise the balancer never connects.</summary>
     public bool UsesRedis => Pools.Any(p => p.Cache is not null || p.RateLimit is { Shared: true });
 
@@ -386,7 +392,7 @@ public sealed record RequestRate(int Count, TimeSpan Per)
     public override string ToString() => $"{Count}/{ValueParsers.FormatDuration(Per)}";
 }
 
-/// <summary>A named set of backends with its own algorithm, serving some path prefixes.</summary>
+/// <summary>A named set of backends with its own algorithm, serving some path prefixes and what routes send it.</summary>
 public sealed record PoolOptions
 {
     /// <summary>The pool every request not claimed by another pool goes to.</summary>
@@ -404,7 +410,7 @@ public sealed record PoolOptions
     /// <summary>How this pool's backends are probed (the global settings unless the pool overrides them).</summary>
     public HealthCheckOptions HealthChecks { get; init; } = ConfigLoader.NoHealthChecks;
 
-    /// <summary>Path prefixes this pool serves; empty for the default pool (everything else).</summary>
+    /// <summary>Path prefixes this pool serves (each a route of priority 0); empty for the default pool (everything else) and for pools only <c>routes:</c> lead to.</summary>
     public required IReadOnlyList<string> Paths { get; init; }
 
     /// <summary>The response cache for this pool's requests; null when off.</summary>

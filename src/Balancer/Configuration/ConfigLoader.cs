@@ -4,6 +4,7 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text.RegularExpressions;
 using Balancer.LoadBalancing;
 using Balancer.Networking;
+using Balancer.Routing;
 
 namespace Balancer.Configuration;
 
@@ -345,7 +346,8 @@ public static partial class ConfigLoader
                 Backends = ReadBackends(root, seen, own),
             },
         };
-        pools.AddRange(ReadPools(root, algorithm, loadBalancing, healthOptions, redis, rateLimit, seen, own));
+        pools.AddRange(ReadPools(root, algorithm, loadBalancing, healthOptions, redis, rateLimit, seen, own, out var poolOrigins));
+        var routes = ReadRoutes(root, pools, poolOrigins);
 
         CheckDistinctPorts(root, ("BalanceHub:listen", "BalanceHub.listen", listen), ("BalanceHub:tcpListener", "BalanceHub.tcpListener", tcpListener), ("admin:port", "admin.port", adminOptions.Port));
 
@@ -364,6 +366,7 @@ public static partial class ConfigLoader
             AccessLogsPath = accessLogs is { Length: > 0 } ? Path.GetFullPath(accessLogs, baseDirectory) : "",
             DbPath = Path.GetFullPath(dbPath is { Length: > 0 } ? dbPath : Path.Combine("data", "balancer.db"), baseDirectory),
             Pools = pools,
+            Routes = routes,
             Debug = debug,
             Observability = observabilityOptions,
         };
@@ -541,13 +544,43 @@ public static partial class ConfigLoader
         return backends;
     }
 
+    /// <summary>
+    /// The route table: <c>routes:</c>, then each pool's path prefixes (routes of priority 0), then the default pool's
+    /// catch-all, ordered as <see cref="RouteTable"/> says. A pool nothing leads to is an error, and so is a route
+    /// matching exactly what another does.
+    /// </summary>
+    private static IReadOnlyList<RouteRule> ReadRoutes(ConfigSection root, List<PoolOptions> pools, Dictionary<string, string> poolOrigins)
+    {
+        var routes = RouteReader.Read(root, pools.Select(p => p.Name).ToHashSet(StringComparer.OrdinalIgnoreCase));
+        foreach (var pool in pools.Skip(1))
+        {
+            var origin = poolOrigins[pool.Name];
+            if (pool.Paths.Count == 0 && !routes.Any(r => r.Pool == pool.Name))
+            {
+                root.Reader.AddError(ConfigurationPath.Combine(origin, "paths"), "is required unless routes send to this pool: the path prefixes it serves");
+            }
+
+            routes.AddRange(pool.Paths.Select((path, i) => new RouteRule
+            {
+                Name = $"{pool.Name}#{i}",
+                Pool = pool.Name,
+                Path = new PathMatch(PathMatchKind.Prefix, path),
+                Origin = ConfigurationPath.Combine(origin, "paths", i.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            }));
+        }
+
+        routes.Add(new RouteRule { Name = PoolOptions.DefaultName, Pool = PoolOptions.DefaultName, IsCatchAll = true, Origin = "backends" });
+        RouteReader.CheckIdentical(root.Reader, routes);
+        return RouteTable.Order(routes);
+    }
+
     private static List<PoolOptions> ReadPools(
         ConfigSection root, string defaultAlgorithm, LoadBalancingOptions defaults, HealthCheckOptions health, RedisOptions redis, RateLimitOptions? rateLimit,
-        HashSet<string> seenBackends, OwnListeners own)
+        HashSet<string> seenBackends, OwnListeners own, out Dictionary<string, string> origins)
     {
+        origins = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         var pools = new List<PoolOptions>();
         var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-        var prefixes = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         foreach (var item in root.Items("pools"))
         {
             var name = item.String("name")?.Trim();
@@ -583,20 +616,8 @@ public static partial class ConfigLoader
                 continue;
             }
 
-            if (paths is null || paths.Count == 0)
-            {
-                item.Error("paths", "is required: a pool serves one or more path prefixes");
-                continue;
-            }
-
-            for (var i = 0; i < paths.Count; i++)
-            {
-                if (!prefixes.TryAdd(paths[i], name))
-                {
-                    item.Error($"paths:{i}", $"{paths[i]} is already served by pool {prefixes[paths[i]]}");
-                }
-            }
-
+            paths ??= []; // a path in two places is an error of the route table's (ReadRoutes)
+            origins[name] = item.Path;
             pools.Add(new PoolOptions { Name = name, Algorithm = algorithm, HashKey = hashKey, VirtualNodes = virtualNodes, HealthChecks = healthChecks, Cache = cache, RateLimit = poolRateLimit, Paths = paths, Backends = backends });
         }
 

@@ -15,6 +15,7 @@ using Balancer.Observability;
 using Balancer.Proxy;
 using Balancer.Proxy.WebSockets;
 using Balancer.Registry;
+using Balancer.Routing;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.Data.Sqlite;
@@ -236,6 +237,7 @@ public static partial class BalancerApp
         services.AddSingleton<AccessLog>();
         services.AddHostedService(sp => sp.GetRequiredService<AccessLog>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<MatcherPolicy, ListenerMatcherPolicy>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<MatcherPolicy, RouteConditionPolicy>());
         configure?.Invoke(services);
 
         var app = builder.Build();
@@ -317,7 +319,13 @@ public static partial class BalancerApp
 
             pipeline.Use(InFlightStep.InvokeAsync);
             pipeline.UsePassiveHealthChecks();
-        }).WithMetadata(new ListenerMetadata(ListenerKind.Proxy));
+        }).WithMetadata(new ListenerMetadata(ListenerKind.Proxy)).ConfigureEndpoints((endpoint, route) =>
+        {
+            if (RouteConditions.For(route) is { } conditions)
+            {
+                endpoint.WithMetadata(conditions);
+            }
+        });
         return app;
     }
 

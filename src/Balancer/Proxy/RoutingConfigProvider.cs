@@ -4,6 +4,7 @@ using Balancer.Configuration;
 using Balancer.Health;
 using Balancer.LoadBalancing;
 using Balancer.Registry;
+using Balancer.Routing;
 using Microsoft.Extensions.Primitives;
 using Yarp.ReverseProxy;
 using Yarp.ReverseProxy.Configuration;
@@ -13,7 +14,8 @@ namespace Balancer.Proxy;
 
 /// <summary>
 /// Compiles routing snapshots into YARP routes and clusters (one cluster per pool, whose policy is the pool's
-/// algorithm; one route per path prefix of a pool, and a catch-all to the default pool) and makes them live:
+/// algorithm; one route per entry of the route table: <c>routes:</c>, pools' path prefixes, the default pool's
+/// catch-all) and makes them live:
 /// a publish swaps the config YARP reads, signals the change, and completes when YARP reports that config (or a
 /// later one) applied. YARP re-reads the latest config on each reload, so bursts of publishes coalesce.
 /// </summary>
@@ -31,6 +33,9 @@ internal sealed partial class RoutingConfigProvider(BalancerOptions options, ISe
     private readonly Lock _waitersLock = new();
     private readonly List<(long Version, TaskCompletionSource Applied)> _waiters = [];
     private RoutingProxyConfig? _config;
+
+    // The route table does not change with registrations: the same objects in every config, which YARP then keeps.
+    private readonly IReadOnlyList<RouteConfig> _routes = [.. options.Routes.Select(Route)];
 
     public IProxyConfig GetConfig() => Volatile.Read(ref _config) ?? throw new InvalidOperationException("The routing snapshot was not initialized.");
 
@@ -66,11 +71,6 @@ internal sealed partial class RoutingConfigProvider(BalancerOptions options, ISe
         var problems = new List<string>();
         foreach (var pool in changed)
         {
-            foreach (var route in pool.Routes)
-            {
-                problems.AddRange((await validator.ValidateRouteAsync(route).ConfigureAwait(false)).Select(e => $"route {route.RouteId}: {e.Message}"));
-            }
-
             problems.AddRange((await validator.ValidateClusterAsync(pool.Cluster).ConfigureAwait(false)).Select(e => $"pool {pool.Cluster.ClusterId}: {e.Message}"));
         }
 
@@ -148,7 +148,6 @@ internal sealed partial class RoutingConfigProvider(BalancerOptions options, ISe
     private RoutingProxyConfig Compile(RoutingSnapshot snapshot, out List<CompiledPool> changed)
     {
         changed = [];
-        var routes = new List<RouteConfig>();
         var clusters = new List<ClusterConfig>();
         foreach (var pool in snapshot.Pools)
         {
@@ -159,11 +158,10 @@ internal sealed partial class RoutingConfigProvider(BalancerOptions options, ISe
                 changed.Add(compiled);
             }
 
-            routes.AddRange(compiled.Routes);
             clusters.Add(compiled.Cluster);
         }
 
-        return new RoutingProxyConfig(snapshot.Version, routes, clusters);
+        return new RoutingProxyConfig(snapshot.Version, _routes, clusters);
     }
 
     private CompiledPool CompilePool(PoolSnapshot pool)
@@ -189,20 +187,61 @@ internal sealed partial class RoutingConfigProvider(BalancerOptions options, ISe
             PoolRestrictions.Attach(cluster, restrictions);
         }
 
-        var routes = new List<RouteConfig>();
-        if (pool.Paths.Count == 0)
-        {
-            routes.Add(new RouteConfig { RouteId = pool.Name, ClusterId = pool.Name, Match = new RouteMatch { Path = "/{**rest}" } });
-        }
+        return new CompiledPool(cluster);
+    }
 
-        for (var i = 0; i < pool.Paths.Count; i++)
+    /// <summary>
+    /// A route as YARP matches it: hosts, methods, exact/prefix/present/absent headers and exact/prefix query
+    /// parameters in its own matches; glob and regex paths, regex values, present and absent query parameters in
+    /// <see cref="RouteConditions"/>; and its place in the table as its order, so that no two routes ever tie.
+    /// </summary>
+    private static RouteConfig Route(RouteRule route, int order)
+    {
+        var path = route.Path switch
         {
+            null => "/{**rest}",
+            { Kind: PathMatchKind.Exact } exact => exact.Pattern, // no braces or wildcards: a literal template
             // A catch-all parameter may be empty, so "/api/{**rest}" admits "/api" and "/api/x" but not "/apix".
-            var path = pool.Paths[i] == "/" ? "/{**rest}" : pool.Paths[i] + "/{**rest}";
-            routes.Add(new RouteConfig { RouteId = $"{pool.Name}#{i}", ClusterId = pool.Name, Match = new RouteMatch { Path = path } });
+            { Kind: PathMatchKind.Prefix, Pattern: "/" } => "/{**rest}",
+            { Kind: PathMatchKind.Prefix } prefix => prefix.Pattern + "/{**rest}",
+            _ => "/{**rest}",
+        };
+        var config = new RouteConfig
+        {
+            RouteId = route.Name,
+            ClusterId = route.Pool,
+            Order = order,
+            Match = new RouteMatch
+            {
+                Path = path,
+                Hosts = route.Hosts.Count > 0 ? route.Hosts : null,
+                Methods = route.Methods.Count > 0 ? route.Methods : null,
+                Headers = route.Headers.Where(h => h.Kind != ValueMatchKind.Regex).Select(h => new RouteHeader
+                {
+                    Name = h.Name,
+                    Values = h.Values.Count > 0 ? h.Values : null,
+                    Mode = h.Kind switch
+                    {
+                        ValueMatchKind.Present => HeaderMatchMode.Exists,
+                        ValueMatchKind.Absent => HeaderMatchMode.NotExists,
+                        ValueMatchKind.Prefix => HeaderMatchMode.HeaderPrefix,
+                        _ => HeaderMatchMode.ExactHeader,
+                    },
+                }).ToList() is { Count: > 0 } headers ? headers : null,
+                QueryParameters = route.Query.Where(q => q.Kind is ValueMatchKind.Exact or ValueMatchKind.Prefix).Select(q => new RouteQueryParameter
+                {
+                    Name = q.Name,
+                    Values = q.Values,
+                    Mode = q.Kind == ValueMatchKind.Prefix ? QueryParameterMatchMode.Prefix : QueryParameterMatchMode.Exact,
+                }).ToList() is { Count: > 0 } query ? query : null,
+            },
+        };
+        if (RouteConditions.Of(route) is { } conditions)
+        {
+            RouteConditions.Attach(config, conditions);
         }
 
-        return new CompiledPool(routes, cluster);
+        return config;
     }
 
     private static Dictionary<string, string> Metadata(PoolSnapshot pool, bool restricted)
@@ -243,7 +282,7 @@ internal sealed partial class RoutingConfigProvider(BalancerOptions options, ISe
     [LoggerMessage(EventId = 3101, Level = LogLevel.Error, Message = "The proxy failed to apply a routing update")]
     private static partial void LogApplyFailed(ILogger logger, Exception exception);
 
-    internal sealed record CompiledPool(IReadOnlyList<RouteConfig> Routes, ClusterConfig Cluster);
+    internal sealed record CompiledPool(ClusterConfig Cluster);
 }
 
 /// <summary>One compiled YARP configuration, for one routing snapshot version.</summary>

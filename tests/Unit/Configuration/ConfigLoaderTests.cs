@@ -567,7 +567,7 @@ public sealed class ConfigLoaderTests : IDisposable
                 "pools[0].name (line 2): default is reserved for the top-level backends",
                 "pools[1].paths[0] (line 5): api must start with /",
                 "pools[2].name (line 6): api is used by another pool",
-                "pools[3].paths (line 8): is required: a pool serves one or more path prefixes",
+                "pools[3].paths (line 8): is required unless routes send to this pool: the path prefixes it serves",
             ],
             result.Errors);
     }
@@ -583,7 +583,7 @@ public sealed class ConfigLoaderTests : IDisposable
                 paths: [/API/]
             """);
 
-        Assert.Equal("pools[1].paths[0] (line 5): /API is already served by pool a", Assert.Single(result.Errors));
+        Assert.Equal("pools[1].paths[0] (line 5): matches exactly what pool a's path /api (pools[0].paths[0]) matches: one of them would never be used", Assert.Single(result.Errors));
     }
 
     [Fact]

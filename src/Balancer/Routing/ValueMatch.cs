@@ -1,0 +1,34 @@
+using System.Text.RegularExpressions;
+
+namespace Balancer.Routing;
+
+/// <summary>How a header or query parameter condition compares the request's value.</summary>
+public enum ValueMatchKind
+{
+    /// <summary>Given: a query parameter whatever its value (<c>?debug</c> too), a header with a non-empty value.</summary>
+    Present,
+
+    /// <summary>Not given at all.</summary>
+    Absent,
+
+    /// <summary>Equal to one of the values, ignoring case.</summary>
+    Exact,
+
+    /// <summary>Starting with one of the values, ignoring case.</summary>
+    Prefix,
+
+    /// <summary>A .NET regular expression found in the value (anywhere, unless anchored), case as written.</summary>
+    Regex,
+}
+
+/// <summary>A condition on a request header or query parameter.</summary>
+public sealed record ValueMatch(string Name, ValueMatchKind Kind, IReadOnlyList<string> Values)
+{
+    /// <summary>The matcher of a regex condition (linear-time); null for the others.</summary>
+    public Regex? Matcher { get; } = Kind == ValueMatchKind.Regex
+        ? new Regex(Values[0], RegexOptions.NonBacktracking | RegexOptions.CultureInvariant)
+        : null;
+
+    internal string Signature =>
+        $"{Name.ToLowerInvariant()}={Kind}:{string.Join('|', (Kind == ValueMatchKind.Regex ? Values : Values.Select(v => v.ToLowerInvariant())).Order(StringComparer.Ordinal))}";
+}
