@@ -69,6 +69,9 @@ internal sealed class AliasTable
         }
     }
 
+    /// <summary>Every weight is the same: a draw is a uniform one.</summary>
+    public bool IsUniform => _uniform;
+
     /// <summary>A draw from 63 random bits: the low 32 choose the column, the next 31 the coin.</summary>
     public DestinationState? Pick(ulong bits)
     {

@@ -63,6 +63,45 @@ public sealed class PowerOfTwoAndRandomProperties
         AssertWithinBounds(hits, [.. weights.Select(w => w / total)]);
     }
 
+    [Theory]
+    [InlineData(new[] { 5, 1, 1 })]
+    [InlineData(new[] { 1, 9 })]
+    [InlineData(new[] { 3, 0, 2, 7, 1 })]
+    [InlineData(new[] { 1000, 1 })]
+    public void PowerOfTwo_EqualLoad_FollowsTheWeights_AndNeverPicksWeightZero(int[] weights)
+    {
+        var destinations = Destinations.Create(weights.Length, i => weights[i]);
+        var policy = new PowerOfTwoPolicy(new Random(11));
+        var cluster = Destinations.Cluster();
+        var hits = new int[weights.Length];
+        const int Draws = 200_000;
+        for (var i = 0; i < Draws; i++)
+        {
+            hits[Destinations.IndexOf(policy.PickDestination(Destinations.Context(), cluster, destinations)!)]++;
+        }
+
+        double total = weights.Sum();
+        AssertWithinBounds(hits, [.. weights.Select(w => w / total)]);
+    }
+
+    [Property(MaxTest = 200)]
+    public Property PowerOfTwo_WeightedDraws_NeverPickTheUniqueBusiestBackend() =>
+        Prop.ForAll(Gen.Choose(2, 12).ToArbitrary(), Gen.Choose(0, int.MaxValue).ToArbitrary(), (n, seed) =>
+        {
+            var random = new Random(seed);
+            var weights = Enumerable.Range(0, n).Select(_ => random.Next(1, 1000)).ToArray();
+            var destinations = Destinations.Create(n, i => weights[i]);
+            var busiest = random.Next(n);
+            for (var i = 0; i < n; i++)
+            {
+                destinations[i].ConcurrentRequestCount = i == busiest ? 100 : random.Next(100);
+            }
+
+            var policy = new PowerOfTwoPolicy(new Random(seed));
+            var cluster = Destinations.Cluster();
+            return Enumerable.Range(0, 200).All(_ => policy.PickDestination(Destinations.Context(), cluster, destinations) != destinations[busiest]);
+        });
+
     /// <summary>Each count within 5 standard deviations of its binomial expectation (a seeded run: no flakiness).</summary>
     private static void AssertWithinBounds(int[] hits, double[] shares)
     {
