@@ -51,6 +51,9 @@ public sealed record BalancerOptions
     /// </summary>
     public required IReadOnlyList<Balancer.Routing.RouteRule> Routes { get; init; }
 
+    /// <summary><c>persistence.key</c>, which signs persistence cookies and headers; null for a key kept in the data directory.</summary>
+    public string? PersistenceKey { get; init; }
+
     /// <summary>Something needs Redis: a pool's response cache or a shared rate limit. Otherwise the balancer never connects.</summary>
     public bool UsesRedis => Pools.Any(p => p.Cache is not null || p.RateLimit is { Shared: true });
 
@@ -415,6 +418,9 @@ public sealed record PoolOptions
 
     /// <summary>The response cache for this pool's requests; null when off.</summary>
     public PoolCacheOptions? Cache { get; init; }
+
+    /// <summary>How this pool keeps a client on one backend.</summary>
+    public Balancer.Persistence.PersistenceOptions Persistence { get; init; } = Balancer.Persistence.PersistenceOptions.None;
 
     /// <summary>Per-client rate limit for this pool's requests; null when off.</summary>
     public RateLimitOptions? RateLimit { get; init; }

@@ -4,6 +4,7 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text.RegularExpressions;
 using Balancer.LoadBalancing;
 using Balancer.Networking;
+using Balancer.Persistence;
 using Balancer.Routing;
 
 namespace Balancer.Configuration;
@@ -277,6 +278,8 @@ public static partial class ConfigLoader
 
         var healthOptions = ReadHealthChecks(root, DefaultHealthChecks);
         var rateLimit = ReadRateLimit(root, null);
+        var persistence = PersistenceReader.Read(root, PersistenceOptions.None);
+        var persistenceKey = PersistenceReader.Key(root);
         var outliers = root.Section("outlier-detection");
         var outlierOptions = new OutlierDetectionOptions
         {
@@ -336,7 +339,8 @@ public static partial class ConfigLoader
             new()
             {
                 Name = PoolOptions.DefaultName,
-                Algorithm = algorithm,
+                Algorithm = PersistentAlgorithm(algorithm, persistence),
+                Persistence = persistence,
                 HashKey = loadBalancing.HashKey,
                 VirtualNodes = loadBalancing.VirtualNodes,
                 HealthChecks = healthOptions,
@@ -346,7 +350,7 @@ public static partial class ConfigLoader
                 Backends = ReadBackends(root, seen, own),
             },
         };
-        pools.AddRange(ReadPools(root, algorithm, loadBalancing, healthOptions, redis, rateLimit, seen, own, out var poolOrigins));
+        pools.AddRange(ReadPools(root, algorithm, loadBalancing, healthOptions, redis, rateLimit, persistence, seen, own, out var poolOrigins));
         var routes = ReadRoutes(root, pools, poolOrigins);
 
         CheckDistinctPorts(root, ("BalanceHub:listen", "BalanceHub.listen", listen), ("BalanceHub:tcpListener", "BalanceHub.tcpListener", tcpListener), ("admin:port", "admin.port", adminOptions.Port));
@@ -367,6 +371,7 @@ public static partial class ConfigLoader
             DbPath = Path.GetFullPath(dbPath is { Length: > 0 } ? dbPath : Path.Combine("data", "balancer.db"), baseDirectory),
             Pools = pools,
             Routes = routes,
+            PersistenceKey = persistenceKey,
             Debug = debug,
             Observability = observabilityOptions,
         };
@@ -574,9 +579,17 @@ public static partial class ConfigLoader
         return RouteTable.Order(routes);
     }
 
+    /// <summary>Hash persistence is its hash's algorithm, whatever the pool names: the hash is what keeps a client in place.</summary>
+    private static string PersistentAlgorithm(string algorithm, PersistenceOptions persistence) => persistence.Mode switch
+    {
+        PersistenceMode.IpHash => AlgorithmNames.IpHash,
+        PersistenceMode.ConsistentHash => AlgorithmNames.ConsistentHash,
+        _ => algorithm,
+    };
+
     private static List<PoolOptions> ReadPools(
         ConfigSection root, string defaultAlgorithm, LoadBalancingOptions defaults, HealthCheckOptions health, RedisOptions redis, RateLimitOptions? rateLimit,
-        HashSet<string> seenBackends, OwnListeners own, out Dictionary<string, string> origins)
+        PersistenceOptions persistence, HashSet<string> seenBackends, OwnListeners own, out Dictionary<string, string> origins)
     {
         origins = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         var pools = new List<PoolOptions>();
@@ -590,6 +603,7 @@ public static partial class ConfigLoader
             var healthChecks = ReadHealthChecks(item, health);
             var cache = ReadCache(item, redis);
             var poolRateLimit = ReadRateLimit(item, rateLimit);
+            var poolPersistence = PersistenceReader.Read(item, persistence);
             var paths = item.Values<string>("paths", ValueParsers.PathPrefix);
             var backends = ReadBackends(item, seenBackends, own);
             if (string.IsNullOrEmpty(name))
@@ -618,7 +632,7 @@ public static partial class ConfigLoader
 
             paths ??= []; // a path in two places is an error of the route table's (ReadRoutes)
             origins[name] = item.Path;
-            pools.Add(new PoolOptions { Name = name, Algorithm = algorithm, HashKey = hashKey, VirtualNodes = virtualNodes, HealthChecks = healthChecks, Cache = cache, RateLimit = poolRateLimit, Paths = paths, Backends = backends });
+            pools.Add(new PoolOptions { Name = name, Algorithm = PersistentAlgorithm(algorithm, poolPersistence), Persistence = poolPersistence, HashKey = hashKey, VirtualNodes = virtualNodes, HealthChecks = healthChecks, Cache = cache, RateLimit = poolRateLimit, Paths = paths, Backends = backends });
         }
 
         return pools;

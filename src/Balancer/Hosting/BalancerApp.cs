@@ -14,6 +14,7 @@ using Balancer.Networking;
 using Balancer.Observability;
 using Balancer.Proxy;
 using Balancer.Proxy.WebSockets;
+using Balancer.Persistence;
 using Balancer.Registry;
 using Balancer.Routing;
 using Microsoft.AspNetCore.Connections;
@@ -28,6 +29,7 @@ using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Health;
 using Yarp.ReverseProxy.LoadBalancing;
+using Yarp.ReverseProxy.SessionAffinity;
 
 namespace Balancer.Hosting;
 
@@ -223,6 +225,13 @@ public static partial class BalancerApp
         services.AddSingleton<ILoadBalancingPolicy>(new RandomPolicy(Random.Shared));
         services.AddSingleton<ILoadBalancingPolicy, IpHashPolicy>();
         services.AddSingleton<ILoadBalancingPolicy, ConsistentHashPolicy>();
+        if (options.Pools.Any(p => p.Persistence.IsSigned))
+        {
+            var key = options.PersistenceKey is { } configured ? AffinityKey.Configured(configured) : AffinityKey.InDirectory(Path.GetDirectoryName(options.DbPath)!);
+            services.AddSingleton<ISessionAffinityPolicy>(sp => new SignedAffinityPolicy(key, header: false, sp.GetRequiredService<TimeProvider>()));
+            services.AddSingleton<ISessionAffinityPolicy>(sp => new SignedAffinityPolicy(key, header: true, sp.GetRequiredService<TimeProvider>()));
+        }
+
         services.AddSingleton<IAvailableDestinationsPolicy, AvailableDestinationsPolicy>();
         services.AddSingleton<SerializedDestinationsUpdater>();
         services.Replace(ServiceDescriptor.Singleton<IClusterDestinationsUpdater>(sp => sp.GetRequiredService<SerializedDestinationsUpdater>()));

@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using Balancer.Configuration;
 using Balancer.Health;
 using Balancer.LoadBalancing;
+using Balancer.Persistence;
 using Balancer.Registry;
 using Balancer.Routing;
 using Microsoft.Extensions.Primitives;
@@ -179,6 +180,7 @@ internal sealed partial class RoutingConfigProvider(BalancerOptions options, ISe
                 Passive = options.OutlierDetection.Enabled ? new PassiveHealthCheckConfig { Enabled = true, Policy = OutlierDetector.PolicyName } : null,
             },
             HttpRequest = new ForwarderRequestConfig { ActivityTimeout = options.Proxy.ActivityTimeout },
+            SessionAffinity = Affinity(pool.Settings.Persistence),
             Metadata = Metadata(pool, restrictions is not null),
             Destinations = pool.Backends.ToDictionary(b => b.Address, b => _destinations.GetValue(b, Destination), StringComparer.OrdinalIgnoreCase),
         };
@@ -243,6 +245,23 @@ internal sealed partial class RoutingConfigProvider(BalancerOptions options, ISe
 
         return config;
     }
+
+    /// <summary>Cookie and header persistence as YARP session affinity, through <see cref="SignedAffinityPolicy"/>.</summary>
+    private static SessionAffinityConfig? Affinity(PersistenceOptions persistence) => !persistence.IsSigned ? null : new SessionAffinityConfig
+    {
+        Enabled = true,
+        Policy = persistence.Mode == PersistenceMode.Header ? SignedAffinityPolicy.HeaderName : SignedAffinityPolicy.CookieName,
+        FailurePolicy = persistence.Reject ? "Return503Error" : "Redistribute",
+        AffinityKeyName = persistence.Name,
+        Cookie = new SessionAffinityCookieConfig
+        {
+            Path = persistence.Path,
+            HttpOnly = persistence.HttpOnly,
+            SameSite = persistence.SameSite,
+            MaxAge = persistence.MaxAge,
+            SecurePolicy = persistence.Secure switch { true => CookieSecurePolicy.Always, false => CookieSecurePolicy.None, null => CookieSecurePolicy.SameAsRequest },
+        },
+    };
 
     private static Dictionary<string, string> Metadata(PoolSnapshot pool, bool restricted)
     {
