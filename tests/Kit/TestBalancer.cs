@@ -89,9 +89,13 @@ public sealed class TestBalancer : IAsyncDisposable
     public static Task<TestBalancer> StartInAsync(string directory, string yaml, ITestOutputHelper? output = null, bool keepListeners = false, params string[] args) =>
         StartInAsync(directory, yaml, output, keepListeners, services: null, args);
 
-    private static async Task<TestBalancer> StartInAsync(string directory, string yaml, ITestOutputHelper? output, bool keepListeners, Action<IServiceCollection>? services, string[] args)
+    /// <summary>Starts a balancer from go-load-balancer's <c>loadbalancer.conf</c> format (<paramref name="conf"/>), listeners moved as above.</summary>
+    public static Task<TestBalancer> StartConfAsync(string conf, ITestOutputHelper? output = null, params string[] args) =>
+        StartInAsync(System.IO.Directory.CreateTempSubdirectory("lb-test-").FullName, conf, output, keepListeners: false, services: null, args, "loadbalancer.conf");
+
+    private static async Task<TestBalancer> StartInAsync(string directory, string yaml, ITestOutputHelper? output, bool keepListeners, Action<IServiceCollection>? services, string[] args, string fileName = "config.yaml")
     {
-        var path = Path.Combine(directory, "config.yaml");
+        var path = Path.Combine(directory, fileName);
         await File.WriteAllTextAsync(path, yaml);
         string[] listeners = keepListeners ? [] : ["--port", "0", "--admin-port", "0", "--control-port", "0", "--set", "proxy.bind=127.0.0.1"];
         var loaded = ConfigLoader.Load(path, [.. listeners, .. args], new Dictionary<string, string>());

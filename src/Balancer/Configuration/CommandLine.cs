@@ -12,6 +12,8 @@ internal sealed class CommandLine
     private static readonly Option<string> ControlPortOption = new("--control-port") { Description = "Control-plane port (BalanceHub.tcpListener).", HelpName = "PORT" };
     private static readonly Option<string[]> SetOption = new("--set") { Description = "Override any key, e.g. --set proxy.drain-timeout=5s (repeatable; also LB_proxy__drain-timeout=5s).", HelpName = "KEY=VALUE" };
     private static readonly Option<bool> DebugOption = new("--debug") { Description = "Debug logging (also LB_DEBUG=1)." };
+    private static readonly Option<string> PersistenceOption = new("--persistence") { Description = "Session persistence in every pool that does not set its own: none, cookie, header:NAME, ip-hash, consistent-hash (go-load-balancer's flag).", HelpName = "MODE" };
+    private static readonly Option<bool> PathRoutingOption = new("--path-routing") { Description = "Accepted for go-load-balancer's users: routes are always on." };
 
     private static readonly (Option<string> Option, string Key)[] KeyOptions =
     [
@@ -27,6 +29,9 @@ internal sealed class CommandLine
 
     public string? ConfigPath { get; private init; }
     public bool Debug { get; private init; }
+
+    /// <summary><c>--persistence</c>: the top-level persistence mode, over the file's.</summary>
+    public string? Persistence { get; private init; }
     public string? Help { get; private init; }
     public List<(string Key, string Value, string Origin)> Overrides { get; } = [];
     public List<string> Errors { get; } = [];
@@ -35,7 +40,7 @@ internal sealed class CommandLine
     {
         var root = new RootCommand("Balancer: an HTTP load balancer on YARP, with a TCP control plane for live registration.")
         {
-            ConfigOption, AlgorithmOption, PortOption, AdminPortOption, ControlPortOption, SetOption, DebugOption,
+            ConfigOption, AlgorithmOption, PortOption, AdminPortOption, ControlPortOption, SetOption, DebugOption, PersistenceOption, PathRoutingOption,
         };
         var result = root.Parse(args);
         if (result.Errors.Count > 0)
@@ -54,7 +59,7 @@ internal sealed class CommandLine
             help = output.ToString();
         }
 
-        var parsed = new CommandLine { ConfigPath = result.GetValue(ConfigOption), Debug = result.GetValue(DebugOption), Help = help };
+        var parsed = new CommandLine { ConfigPath = result.GetValue(ConfigOption), Debug = result.GetValue(DebugOption), Persistence = result.GetValue(PersistenceOption), Help = help };
         foreach (var (option, key) in KeyOptions)
         {
             if (result.GetValue(option) is { } value)

@@ -173,14 +173,16 @@ public static partial class ConfigLoader
         }
 
         var syntaxErrors = new List<string>();
-        var yaml = YamlConfigProvider.Parse(text, Path.GetFileName(fullPath), syntaxErrors);
+        IConfigurationSource file = LoadBalancerConfProvider.Handles(fullPath)
+            ? new LoadBalancerConfSource(LoadBalancerConfProvider.Parse(text, Path.GetFileName(fullPath), syntaxErrors))
+            : new YamlConfigSource(YamlConfigProvider.Parse(text, Path.GetFileName(fullPath), syntaxErrors));
         if (syntaxErrors.Count > 0)
         {
             return new ConfigLoadResult(null, [.. commandLine.Errors, .. syntaxErrors]);
         }
 
         var root = new ConfigurationBuilder()
-            .Add(new YamlConfigSource(yaml))
+            .Add(file)
             .Add(new OverridesSource(OverridesProvider.FromEnvironment(environment)))
             .Add(new OverridesSource(new OverridesProvider(commandLine.Overrides)))
             .Build();
@@ -191,12 +193,12 @@ public static partial class ConfigLoader
         }
 
         var debug = commandLine.Debug || (environment.TryGetValue(EnvironmentPrefix + "DEBUG", out var flag) && ValueParsers.Bool(flag, out var on, out _) && on);
-        var options = Read(reader.Root, Path.GetDirectoryName(fullPath)!, debug);
+        var options = Read(reader.Root, Path.GetDirectoryName(fullPath)!, debug, commandLine.Persistence);
         reader.ReportUnknownKeys();
         return reader.Errors.Count > 0 ? new ConfigLoadResult(null, reader.Errors) : new ConfigLoadResult(options, []);
     }
 
-    private static BalancerOptions Read(ConfigSection root, string baseDirectory, bool debug)
+    private static BalancerOptions Read(ConfigSection root, string baseDirectory, bool debug, string? persistenceFlag)
     {
         var original = root.Section("Original-Server");
         var allow = original.Values<IPNetwork>("allow", ValueParsers.Network);
@@ -279,6 +281,10 @@ public static partial class ConfigLoader
         var healthOptions = ReadHealthChecks(root, DefaultHealthChecks);
         var rateLimit = ReadRateLimit(root, null);
         var persistence = PersistenceReader.Read(root, PersistenceOptions.None);
+        if (persistenceFlag is not null)
+        {
+            persistence = PersistenceReader.Flag(root.Reader, persistenceFlag, persistence);
+        }
         var persistenceKey = PersistenceReader.Key(root);
         var outliers = root.Section("outlier-detection");
         var outlierOptions = new OutlierDetectionOptions

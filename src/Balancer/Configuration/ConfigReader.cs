@@ -130,7 +130,7 @@ internal sealed class ConfigReader
         {
             if (provider is IConfigOrigins source && source.OriginOf(path) is { } origin)
             {
-                return (origin, provider is YamlConfigProvider yaml ? yaml.LineOf(path) : null);
+                return (origin, source.LineOf(path));
             }
         }
 
@@ -142,7 +142,7 @@ internal sealed class ConfigReader
             parent = cut < 0 ? "" : parent[..cut];
             foreach (var provider in _root.Providers.Reverse())
             {
-                if (provider is YamlConfigProvider yaml && yaml.LineOf(parent) is { } line)
+                if (provider is IConfigOrigins file && file.LineOf(parent) is { } line)
                 {
                     return ($"line {line}", line);
                 }

@@ -9,6 +9,9 @@ internal interface IConfigOrigins
 
     /// <summary>Every key path this source defines, sections included.</summary>
     IEnumerable<string> AllPaths { get; }
+
+    /// <summary>The line of the file that defines <paramref name="key"/>, for a source that is a file.</summary>
+    int? LineOf(string key);
 }
 
 /// <summary>Fixed key/value overrides (environment or command line), each with its origin.</summary>
@@ -28,6 +31,8 @@ internal sealed class OverridesProvider : ConfigurationProvider, IConfigOrigins
     public IEnumerable<string> AllPaths => Data.Keys;
 
     public string? OriginOf(string key) => _origins.GetValueOrDefault(key);
+
+    public int? LineOf(string key) => null;
 
     /// <summary>
     /// Overrides from environment variables prefixed <c>LB_</c>: <c>LB_ALGORITHM</c> is

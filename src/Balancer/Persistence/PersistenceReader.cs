@@ -73,6 +73,18 @@ internal static class PersistenceReader
         return options;
     }
 
+    /// <summary><c>--persistence MODE</c> over the top-level persistence; a bad mode is an error naming the flag.</summary>
+    public static PersistenceOptions Flag(ConfigReader reader, string mode, PersistenceOptions read)
+    {
+        if (Mode(mode, read, out var value, out var error))
+        {
+            return value;
+        }
+
+        reader.AddGeneralError($"--persistence: {error}");
+        return read;
+    }
+
     /// <summary><c>persistence.key</c>: at least 32 characters; null for a key kept in the data directory.</summary>
     public static string? Key(ConfigSection root)
     {
