@@ -63,7 +63,9 @@ public static partial class BalancerApp
             await app.Services.GetRequiredService<ActiveHealthChecker>().StartAsync().ConfigureAwait(false);
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
             app.Services.GetRequiredService<SlowStart>().Serving();
-            app.Services.GetRequiredService<DrainMonitor>().Start();
+            var drains = app.Services.GetRequiredService<DrainMonitor>();
+            drains.ClosingUpgrades = app.Services.GetRequiredService<UpgradedConnections>().CloseToAsync;
+            drains.Start();
         }
         catch (IOException e)
         {

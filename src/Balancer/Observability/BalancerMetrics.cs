@@ -35,6 +35,8 @@ internal sealed class BalancerMetrics
     private readonly Counter<long> _cacheRequests;
     private readonly Counter<long> _cacheStores;
     private readonly Counter<long> _cacheEvictions;
+    private readonly Counter<long> _webSockets;
+    private readonly UpDownCounter<long> _webSocketsOpen;
 
     public BalancerMetrics(IMeterFactory meters)
     {
@@ -57,6 +59,8 @@ internal sealed class BalancerMetrics
         _cacheRequests = Meter.CreateCounter<long>("balancer.cache.requests", "{request}", "Requests in a pool with the response cache, by pool and result (hit, miss, bypass)");
         _cacheStores = Meter.CreateCounter<long>("balancer.cache.stores", "{response}", "Responses the cache kept or could not keep, by pool and result (stored, too-large, dropped, failed)");
         _cacheEvictions = Meter.CreateCounter<long>("balancer.cache.evictions", "{entry}", "Cached entries removed before they expired, by reason (purge)");
+        _webSockets = Meter.CreateCounter<long>("balancer.websockets", "{websocket}", "WebSockets proxied (upgraded), by pool");
+        _webSocketsOpen = Meter.CreateUpDownCounter<long>("balancer.websockets.open", "{websocket}", "WebSockets open now, by pool");
         _controlPlanePackets = Meter.CreateCounter<long>("balancer.control_plane.packets", "{packet}", "Control-plane packets, by action (add, remove, drain; unknown when unreadable, connection for a refused peer) and result");
     }
 
@@ -112,6 +116,15 @@ internal sealed class BalancerMetrics
         _cacheStores.Add(1, new KeyValuePair<string, object?>("pool", pool), new KeyValuePair<string, object?>("result", result));
 
     public void CacheEvictions(long count, string reason) => _cacheEvictions.Add(count, new KeyValuePair<string, object?>("reason", reason));
+
+    public void WebSocketOpened(string pool)
+    {
+        var tag = new KeyValuePair<string, object?>("pool", pool);
+        _webSockets.Add(1, tag);
+        _webSocketsOpen.Add(1, tag);
+    }
+
+    public void WebSocketClosed(string pool) => _webSocketsOpen.Add(-1, new KeyValuePair<string, object?>("pool", pool));
 
     public void BudgetRefusal(string pool) => _budgetRefusals.Add(1, new KeyValuePair<string, object?>("pool", pool));
 

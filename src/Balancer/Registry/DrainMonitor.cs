@@ -16,6 +16,9 @@ public sealed partial class DrainMonitor(BackendRegistry registry, IProxyStateLo
     private readonly Lock _sync = new();
     private readonly Dictionary<string, Task> _watching = new(StringComparer.OrdinalIgnoreCase);
 
+    /// <summary>Called with a backend whose drain timed out, before it is removed: closes its WebSockets with a close frame.</summary>
+    internal Func<string, Task>? ClosingUpgrades { get; set; }
+
     public void Start()
     {
         registry.Published += Follow;
@@ -57,6 +60,11 @@ public sealed partial class DrainMonitor(BackendRegistry registry, IProxyStateLo
                     var late = time.GetUtcNow() >= deadline;
                     if (inFlight == 0 || late)
                     {
+                        if (late && inFlight > 0 && ClosingUpgrades is { } close)
+                        {
+                            await close(backend.Address).ConfigureAwait(false);
+                        }
+
                         var result = await registry.ApplyAsync(new RegistryChange.Deregister(backend.Address, [], []), "drain", _stopping.Token).ConfigureAwait(false);
                         LogDrained(logger, backend.Address, late ? $"drain timeout, {inFlight} request(s) still in flight" : "idle", result.Message);
                         if (result.Outcome is not ChangeOutcome.Failed)

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Balancer.Observability;
 using Microsoft.AspNetCore.Http.Features;
 
 namespace Balancer.Proxy.WebSockets;
@@ -8,10 +9,12 @@ namespace Balancer.Proxy.WebSockets;
 /// HTTP/2 extended CONNECT) is a <see cref="ClosingStream"/>, so that when the drain timeout runs out at shutdown, each
 /// is closed with a close frame (1001, going away) instead of being cut by a reset.
 /// </summary>
-internal sealed partial class UpgradedConnections(TimeProvider time, ILogger<UpgradedConnections> logger)
+internal sealed partial class UpgradedConnections(TimeProvider time, ILogger<UpgradedConnections> logger, BalancerMetrics metrics)
 {
     private static readonly TimeSpan Patience = TimeSpan.FromMilliseconds(500);
-    private readonly ConcurrentDictionary<ClosingStream, byte> _open = new();
+
+    // Each open WebSocket's client stream, with its pool (for balancer_websockets_open) and backend (for a drain's end).
+    private readonly ConcurrentDictionary<ClosingStream, (string Pool, string? Backend)> _open = new();
 
     /// <summary>WebSockets open now.</summary>
     public int Count => _open.Count;
@@ -22,7 +25,7 @@ internal sealed partial class UpgradedConnections(TimeProvider time, ILogger<Upg
         if (features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true } upgrade
             && context.Request.Headers.Upgrade.ToString().Contains("websocket", StringComparison.OrdinalIgnoreCase))
         {
-            var tracked = new Upgrade(upgrade, this);
+            var tracked = new Upgrade(upgrade, this, context);
             features.Set<IHttpUpgradeFeature>(tracked);
             return ForwardAsync(context, next, tracked);
         }
@@ -30,7 +33,7 @@ internal sealed partial class UpgradedConnections(TimeProvider time, ILogger<Upg
         if (features.Get<IHttpExtendedConnectFeature>() is { IsExtendedConnect: true } connect
             && string.Equals(connect.Protocol, "websocket", StringComparison.OrdinalIgnoreCase))
         {
-            var tracked = new ExtendedConnect(connect, this);
+            var tracked = new ExtendedConnect(connect, this, context);
             features.Set<IHttpExtendedConnectFeature>(tracked);
             return ForwardAsync(context, next, tracked);
         }
@@ -54,21 +57,40 @@ internal sealed partial class UpgradedConnections(TimeProvider time, ILogger<Upg
     }
 
     /// <summary>Closes every open WebSocket with a close frame; returns how many were closed so.</summary>
-    public async Task<int> CloseAllAsync()
+    public Task<int> CloseAllAsync() => CloseAsync(_open.Keys.ToList());
+
+    /// <summary>Closes, with a close frame, the WebSockets open to <paramref name="backend"/> (a drain that timed out).</summary>
+    public Task<int> CloseToAsync(string backend) =>
+        CloseAsync([.. _open.Where(o => string.Equals(o.Value.Backend, backend, StringComparison.OrdinalIgnoreCase)).Select(o => o.Key)]);
+
+    private async Task<int> CloseAsync(List<ClosingStream> streams)
     {
-        var streams = _open.Keys.ToList();
+        if (streams.Count == 0)
+        {
+            return 0;
+        }
+
         var results = await Task.WhenAll(streams.Select(s => s.CloseAsync(Patience, time))).ConfigureAwait(false);
         var closed = results.Count(r => r);
         LogClosed(logger, closed, streams.Count - closed);
         return closed;
     }
 
-    internal void Forget(ClosingStream stream) => _open.TryRemove(stream, out _);
+    internal void Forget(ClosingStream stream)
+    {
+        if (_open.TryRemove(stream, out var owner))
+        {
+            metrics.WebSocketClosed(owner.Pool);
+        }
+    }
 
-    private ClosingStream Track(Stream stream)
+    private static string PoolOf(HttpContext context) => context.GetReverseProxyFeature().Route.Cluster?.ClusterId ?? "";
+
+    private ClosingStream Track(Stream stream, string pool, HttpContext context)
     {
         var closing = new ClosingStream(stream, this);
-        _open[closing] = 0;
+        _open[closing] = (pool, context.GetReverseProxyFeature().ProxiedDestination?.Model.Config.Address);
+        metrics.WebSocketOpened(pool);
         return closing;
     }
 
@@ -80,16 +102,16 @@ internal sealed partial class UpgradedConnections(TimeProvider time, ILogger<Upg
         ClosingStream? Stream { get; }
     }
 
-    private sealed class Upgrade(IHttpUpgradeFeature inner, UpgradedConnections owner) : IHttpUpgradeFeature, ITracked
+    private sealed class Upgrade(IHttpUpgradeFeature inner, UpgradedConnections owner, HttpContext context) : IHttpUpgradeFeature, ITracked
     {
         public ClosingStream? Stream { get; private set; }
 
         public bool IsUpgradableRequest => inner.IsUpgradableRequest;
 
-        public async Task<Stream> UpgradeAsync() => Stream = owner.Track(await inner.UpgradeAsync().ConfigureAwait(false));
+        public async Task<Stream> UpgradeAsync() => Stream = owner.Track(await inner.UpgradeAsync().ConfigureAwait(false), PoolOf(context), context);
     }
 
-    private sealed class ExtendedConnect(IHttpExtendedConnectFeature inner, UpgradedConnections owner) : IHttpExtendedConnectFeature, ITracked
+    private sealed class ExtendedConnect(IHttpExtendedConnectFeature inner, UpgradedConnections owner, HttpContext context) : IHttpExtendedConnectFeature, ITracked
     {
         public ClosingStream? Stream { get; private set; }
 
@@ -97,6 +119,6 @@ internal sealed partial class UpgradedConnections(TimeProvider time, ILogger<Upg
 
         public string? Protocol => inner.Protocol;
 
-        public async ValueTask<Stream> AcceptAsync() => Stream = owner.Track(await inner.AcceptAsync().ConfigureAwait(false));
+        public async ValueTask<Stream> AcceptAsync() => Stream = owner.Track(await inner.AcceptAsync().ConfigureAwait(false), PoolOf(context), context);
     }
 }
