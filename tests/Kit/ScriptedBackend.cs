@@ -23,14 +23,17 @@ public sealed class ScriptedBackend : IAsyncDisposable
     /// <summary>Requests seen for a path and query (<c>/c/1?a=b</c>).</summary>
     public int Seen(string pathAndQuery) => _seen.GetValueOrDefault(pathAndQuery);
 
-    public static async Task<ScriptedBackend> StartAsync(Func<HttpContext, int, Task> answer)
+    /// <param name="http2Only">Speak HTTP/2 only, without TLS (prior knowledge), as gRPC servers do.</param>
+    public static async Task<ScriptedBackend> StartAsync(Func<HttpContext, int, Task> answer, bool http2Only = false)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"] });
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
-            k.Listen(IPAddress.Loopback, 0);
+            k.Listen(IPAddress.Loopback, 0, listen => listen.Protocols = http2Only
+                ? Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http2
+                : Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http1AndHttp2);
         });
         var app = builder.Build();
         var backend = new ScriptedBackend(app);

@@ -172,6 +172,12 @@ public sealed record ProxyOptions
     /// <summary>A backend that joins or recovers takes a share of traffic growing linearly over this window (0: at once).</summary>
     public required TimeSpan SlowStart { get; init; }
 
+    /// <summary>
+    /// A second proxy listener, HTTP/2 without TLS (h2c, prior knowledge) only, on the same address: for gRPC clients.
+    /// Null when off. (Kestrel cannot serve prior-knowledge h2c beside HTTP/1.1 on one cleartext port.)
+    /// </summary>
+    public int? H2cPort { get; init; }
+
     /// <summary>The Retry-After sent with a 503 when no backend is available.</summary>
     public required TimeSpan RetryAfter { get; init; }
 
@@ -395,6 +401,19 @@ public sealed record RequestRate(int Count, TimeSpan Per)
     public override string ToString() => $"{Count}/{ValueParsers.FormatDuration(Per)}";
 }
 
+/// <summary>The HTTP version a pool speaks to its backends.</summary>
+public enum BackendProtocol
+{
+    /// <summary>HTTP/1.1 to <c>http://</c> backends; HTTP/2 when TLS's ALPN agrees, else 1.1, to <c>https://</c> ones.</summary>
+    Auto,
+
+    /// <summary>HTTP/1.1 only.</summary>
+    Http1,
+
+    /// <summary>HTTP/2 only: prior knowledge (h2c) to <c>http://</c> backends, as gRPC servers speak it.</summary>
+    Http2,
+}
+
 /// <summary>A named set of backends with its own algorithm, serving some path prefixes and what routes send it.</summary>
 public sealed record PoolOptions
 {
@@ -418,6 +437,9 @@ public sealed record PoolOptions
 
     /// <summary>The response cache for this pool's requests; null when off.</summary>
     public PoolCacheOptions? Cache { get; init; }
+
+    /// <summary>The HTTP version spoken to this pool's backends.</summary>
+    public BackendProtocol BackendProtocol { get; init; }
 
     /// <summary>How this pool keeps a client on one backend.</summary>
     public Balancer.Persistence.PersistenceOptions Persistence { get; init; } = Balancer.Persistence.PersistenceOptions.None;

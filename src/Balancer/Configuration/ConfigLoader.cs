@@ -23,6 +23,11 @@ public static partial class ConfigLoader
 
     private static readonly Dictionary<string, ProxyProtocol> Protocols = new() { ["HTTP"] = ProxyProtocol.Http, ["HTTPS"] = ProxyProtocol.Https };
     private static readonly Dictionary<string, AllUnhealthyMode> AllUnhealthyModes = new() { ["reject"] = AllUnhealthyMode.Reject, ["panic"] = AllUnhealthyMode.Panic };
+    private static readonly Dictionary<string, BackendProtocol> BackendProtocols = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["auto"] = BackendProtocol.Auto, ["http1"] = BackendProtocol.Http1, ["http2"] = BackendProtocol.Http2,
+    };
+
     private static readonly Dictionary<string, ProbeKind> ProbeKinds = new() { ["http"] = ProbeKind.Http, ["tcp"] = ProbeKind.Tcp };
 
     /// <summary>Health checks off: what a pool built by hand (not from config) has.</summary>
@@ -240,6 +245,12 @@ public static partial class ConfigLoader
             ActivityTimeout = proxy.Value("activity-timeout", TimeSpan.FromSeconds(100), ValueParsers.PositiveDuration),
             ResponseHeadersTimeout = proxy.Value("response-headers-timeout", TimeSpan.FromSeconds(30), ValueParsers.PositiveDuration),
             SlowStart = proxy.Value("slow-start", TimeSpan.Zero, ValueParsers.Duration),
+            H2cPort = proxy.Has("h2c-port") ? proxy.Value<int?>("h2c-port", null, (string raw, out int? value, out string error) =>
+            {
+                var ok = ValueParsers.Port(raw, out var port, out error);
+                value = port;
+                return ok;
+            }) : null,
             RetryAfter = proxy.Value("retry-after", TimeSpan.FromSeconds(5), ValueParsers.Duration),
             Limits = new ProxyLimits
             {
@@ -359,7 +370,12 @@ public static partial class ConfigLoader
         pools.AddRange(ReadPools(root, algorithm, loadBalancing, healthOptions, redis, rateLimit, persistence, seen, own, out var poolOrigins));
         var routes = ReadRoutes(root, pools, poolOrigins);
 
-        CheckDistinctPorts(root, ("BalanceHub:listen", "BalanceHub.listen", listen), ("BalanceHub:tcpListener", "BalanceHub.tcpListener", tcpListener), ("admin:port", "admin.port", adminOptions.Port));
+        CheckDistinctPorts(root, ("BalanceHub:listen", "BalanceHub.listen", listen), ("BalanceHub:tcpListener", "BalanceHub.tcpListener", tcpListener), ("admin:port", "admin.port", adminOptions.Port),
+            ("proxy:h2c-port", "proxy.h2c-port", proxyOptions.H2cPort ?? 0));
+        if (proxyOptions.H2cPort is not null && protocol == ProxyProtocol.Https)
+        {
+            proxy.Error("h2c-port", "is for a plain-HTTP proxy: with HTTPS, clients get HTTP/2 on BalanceHub.listen through TLS");
+        }
 
         return new BalancerOptions
         {
@@ -507,6 +523,7 @@ public static partial class ConfigLoader
     internal static IEnumerable<OwnListeners.Listener> ListenersOf(ProxyOptions proxy, AdminOptions admin, ControlPlaneOptions controlPlane) =>
     [
         new("proxy listener (BalanceHub.listen)", new IPEndPoint(proxy.Bind, proxy.Port)),
+        .. proxy.H2cPort is { } h2c ? [new OwnListeners.Listener("h2c proxy listener (proxy.h2c-port)", new IPEndPoint(proxy.Bind, h2c))] : Array.Empty<OwnListeners.Listener>(),
         new("admin API (admin.port)", new IPEndPoint(admin.Bind, admin.Port)),
         new("control plane (BalanceHub.tcpListener)", new IPEndPoint(controlPlane.Bind, controlPlane.Port)),
     ];
@@ -610,6 +627,7 @@ public static partial class ConfigLoader
             var cache = ReadCache(item, redis);
             var poolRateLimit = ReadRateLimit(item, rateLimit);
             var poolPersistence = PersistenceReader.Read(item, persistence);
+            var backendProtocol = item.Value("backend-protocol", BackendProtocol.Auto, ValueParsers.OneOf(BackendProtocols));
             var paths = item.Values<string>("paths", ValueParsers.PathPrefix);
             var backends = ReadBackends(item, seenBackends, own);
             if (string.IsNullOrEmpty(name))
@@ -638,7 +656,7 @@ public static partial class ConfigLoader
 
             paths ??= []; // a path in two places is an error of the route table's (ReadRoutes)
             origins[name] = item.Path;
-            pools.Add(new PoolOptions { Name = name, Algorithm = PersistentAlgorithm(algorithm, poolPersistence), Persistence = poolPersistence, HashKey = hashKey, VirtualNodes = virtualNodes, HealthChecks = healthChecks, Cache = cache, RateLimit = poolRateLimit, Paths = paths, Backends = backends });
+            pools.Add(new PoolOptions { Name = name, Algorithm = PersistentAlgorithm(algorithm, poolPersistence), Persistence = poolPersistence, BackendProtocol = backendProtocol, HashKey = hashKey, VirtualNodes = virtualNodes, HealthChecks = healthChecks, Cache = cache, RateLimit = poolRateLimit, Paths = paths, Backends = backends });
         }
 
         return pools;

@@ -79,9 +79,9 @@ public static partial class BalancerApp
         }
 
         var proxyScheme = options.Proxy.Protocol == ProxyProtocol.Https ? "https" : "http";
-        var running = new RunningBalancer(app, bound.Proxy!.IPEndPoint!, bound.Admin!.IPEndPoint!, bound.ControlPlane!.IPEndPoint!, proxyScheme);
+        var running = new RunningBalancer(app, bound.Proxy!.IPEndPoint!, bound.Admin!.IPEndPoint!, bound.ControlPlane!.IPEndPoint!, proxyScheme) { H2cEndpoint = bound.H2c?.IPEndPoint };
         app.Services.GetRequiredService<OwnListeners>().Set(ConfigLoader.ListenersOf(
-            options.Proxy with { Port = running.ProxyEndpoint.Port },
+            options.Proxy with { Port = running.ProxyEndpoint.Port, H2cPort = running.H2cEndpoint?.Port },
             options.Admin with { Port = running.AdminEndpoint.Port },
             options.ControlPlane with { Port = running.ControlPlaneEndpoint.Port }));
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Balancer");
@@ -95,6 +95,11 @@ public static partial class BalancerApp
         });
         var registry = app.Services.GetRequiredService<BackendRegistry>();
         LogListening(logger, "Proxy", proxyScheme, running.ProxyEndpoint);
+        if (running.H2cEndpoint is { } h2cEndpoint)
+        {
+            LogListening(logger, "Proxy (HTTP/2 without TLS)", "http", h2cEndpoint);
+        }
+
         LogListening(logger, "Admin API", "http", running.AdminEndpoint);
         LogListening(logger, "Control plane", "tcp", running.ControlPlaneEndpoint);
         LogStarted(
@@ -409,13 +414,28 @@ public static partial class BalancerApp
                 bound.Proxy = listen;
             }
 
+            void ConfigureH2c(ListenOptions listen)
+            {
+                Listeners.Tag(listen, ListenerKind.Proxy);
+                listen.Protocols = HttpProtocols.Http2; // without TLS: prior knowledge
+                bound.H2c = listen;
+            }
+
             if (proxy.Bind.Equals(IPAddress.IPv6Any))
             {
                 kestrel.ListenAnyIP(proxy.Port, ConfigureProxy);
+                if (proxy.H2cPort is { } h2c)
+                {
+                    kestrel.ListenAnyIP(h2c, ConfigureH2c);
+                }
             }
             else
             {
                 kestrel.Listen(proxy.Bind, proxy.Port, ConfigureProxy);
+                if (proxy.H2cPort is { } h2c)
+                {
+                    kestrel.Listen(proxy.Bind, h2c, ConfigureH2c);
+                }
             }
 
             kestrel.Listen(options.Admin.Bind, options.Admin.Port, listen =>
@@ -452,6 +472,7 @@ public static partial class BalancerApp
     private sealed class BoundListeners
     {
         public ListenOptions? Proxy { get; set; }
+        public ListenOptions? H2c { get; set; }
         public ListenOptions? Admin { get; set; }
         public ListenOptions? ControlPlane { get; set; }
     }
@@ -472,6 +493,10 @@ public sealed class RunningBalancer : IAsyncDisposable
 
     public WebApplication App { get; }
     public IPEndPoint ProxyEndpoint { get; }
+
+    /// <summary>The h2c proxy listener (<c>proxy.h2c-port</c>), when on.</summary>
+    public IPEndPoint? H2cEndpoint { get; init; }
+
     public IPEndPoint AdminEndpoint { get; }
     public IPEndPoint ControlPlaneEndpoint { get; }
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Net;
 using System.Runtime.CompilerServices;
 using Balancer.Configuration;
 using Balancer.Health;
@@ -179,7 +180,12 @@ internal sealed partial class RoutingConfigProvider(BalancerOptions options, ISe
                 AvailableDestinationsPolicy = AvailableDestinationsPolicy.PolicyName,
                 Passive = options.OutlierDetection.Enabled ? new PassiveHealthCheckConfig { Enabled = true, Policy = OutlierDetector.PolicyName } : null,
             },
-            HttpRequest = new ForwarderRequestConfig { ActivityTimeout = options.Proxy.ActivityTimeout },
+            HttpRequest = new ForwarderRequestConfig
+            {
+                ActivityTimeout = options.Proxy.ActivityTimeout,
+                Version = pool.Settings.BackendProtocol switch { BackendProtocol.Http1 => HttpVersion.Version11, BackendProtocol.Http2 => HttpVersion.Version20, _ => null },
+                VersionPolicy = pool.Settings.BackendProtocol == BackendProtocol.Auto ? null : HttpVersionPolicy.RequestVersionExact,
+            },
             SessionAffinity = Affinity(pool.Settings.Persistence),
             Metadata = Metadata(pool, restrictions is not null),
             Destinations = pool.Backends.ToDictionary(b => b.Address, b => _destinations.GetValue(b, Destination), StringComparer.OrdinalIgnoreCase),

@@ -573,6 +573,14 @@ public sealed class ConfigLoaderTests : IDisposable
     }
 
     [Fact]
+    public void Load_H2cPort_IsAPlainHttpListenerOfItsOwn()
+    {
+        Assert.Equal(5080, Load("proxy: { h2c-port: 5080 }").Options!.Proxy.H2cPort);
+        Assert.Null(Load("").Options!.Proxy.H2cPort);
+        Assert.Equal(["proxy.h2c-port (line 1): 5000 is also BalanceHub.listen; each listener needs its own port"], Load("proxy: { h2c-port: 5000 }").Errors);
+    }
+
+    [Fact]
     public void Load_SamePathPrefixInTwoPools_IsAnError()
     {
         var result = Load("""
