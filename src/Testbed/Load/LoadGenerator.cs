@@ -270,7 +270,7 @@ public sealed class LoadGenerator : IAsyncDisposable
         {
             UseProxy = false,
             AllowAutoRedirect = false,
-            UseCookies = false,
+            UseCookies = _options.Cookies, // one handler per client address, so one cookie jar per client
             MaxConnectionsPerServer = int.MaxValue,
             ConnectTimeout = TimeSpan.FromSeconds(10),
             ConnectCallback = async (context, cancellationToken) =>

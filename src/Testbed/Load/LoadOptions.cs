@@ -54,6 +54,9 @@ public sealed record LoadOptions
     /// <summary>Source addresses, one client each, taken in turn (127.0.0.2, 127.0.0.3, ... to look like several clients).</summary>
     public IReadOnlyList<IPAddress> Clients { get; init; } = [IPAddress.Loopback];
 
+    /// <summary>Each client keeps the cookies it is sent and sends them back (a browser's cookie jar: sticky sessions by cookie).</summary>
+    public bool Cookies { get; init; }
+
     /// <summary>Tag each request with <c>?lb-request=ID</c>, so other records of it (an access log) can be joined.</summary>
     public bool TagRequests { get; init; }
 

@@ -196,6 +196,7 @@ public static partial class ScenarioReader
             Paths = ReadPaths(load),
             Methods = load.Values<string>("methods", ValueParsers.Method) ?? ["GET"],
             Clients = ReadClients(load),
+            Cookies = load.Value("cookies", false, ValueParsers.Bool),
         };
         foreach (var problem in options.Validate())
         {
