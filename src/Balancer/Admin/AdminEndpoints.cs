@@ -9,6 +9,7 @@ using Balancer.Networking;
 using Balancer.Observability;
 using Balancer.Redis;
 using Balancer.Registry;
+using Balancer.Reload;
 
 namespace Balancer.Admin;
 
@@ -118,6 +119,14 @@ internal static class AdminEndpoints
                 : Problem(StatusCodes.Status503ServiceUnavailable, $"Redis at {redis.Endpoint} is down: nothing was purged (entries expire by themselves)");
         });
 
+        // Reads config.yaml again and puts what can change live in force; a file with mistakes changes nothing.
+        admin.MapPost("/reload", async (HttpRequest request, ConfigReloader reloader) =>
+        {
+            var result = await reloader.ReloadAsync("POST /reload", request.HttpContext.RequestAborted).ConfigureAwait(false);
+            var status = result.Applied ? StatusCodes.Status200OK : result.Invalid ? StatusCodes.Status400BadRequest : StatusCodes.Status500InternalServerError;
+            return Results.Json(result, AdminJson.Default.ReloadResult, statusCode: status);
+        });
+
         ObservabilityEndpoints.Map(admin, balancer, Refuse);
     }
 
@@ -147,6 +156,7 @@ internal sealed record PurgeResult(long Purged);
 [JsonSourceGenerationOptions(System.Text.Json.JsonSerializerDefaults.Web)]
 [JsonSerializable(typeof(AdminHealth))]
 [JsonSerializable(typeof(PurgeResult))]
+[JsonSerializable(typeof(ReloadResult))]
 [JsonSerializable(typeof(BackendView))]
 [JsonSerializable(typeof(List<BackendView>))]
 internal sealed partial class AdminJson : JsonSerializerContext;

@@ -6,6 +6,7 @@ using System.Text.Json.Serialization;
 using Balancer.Configuration;
 using Balancer.Explain;
 using Balancer.Observability;
+using Balancer.Registry;
 using Balancer.Redis;
 using Yarp.ReverseProxy;
 
@@ -26,7 +27,7 @@ internal static class ObservabilityEndpoints
         }
 
         // go-load-balancer's GET /api/stats.
-        admin.MapGet("/api/stats", (BackendStates states, TrafficStats traffic, IProxyStateLookup proxy) =>
+        admin.MapGet("/api/stats", (BackendStates states, TrafficStats traffic, IProxyStateLookup proxy, BackendRegistry registry) =>
         {
             var backends = states.All().ToList();
             var tries = backends.Select(b => Traffic(proxy, traffic, b)).ToList();
@@ -38,7 +39,7 @@ internal static class ObservabilityEndpoints
                     traffic.Requests,
                     GoDuration(traffic.Uptime),
                     traffic.Uptime.TotalSeconds,
-                    [.. options.Pools.Select(p => new PoolView(p.Name, p.Algorithm, p.Paths))],
+                    [.. registry.Current.Pools.Select(p => new PoolView(p.Name, p.Algorithm, p.Paths))],
                     [.. LatencyBuckets.UpperBoundsMs.Select(b => double.IsPositiveInfinity(b) ? (double?)null : b)],
                     [.. backends.Select((b, i) => new StatsBackend(
                         b.Address,
@@ -80,10 +81,10 @@ internal static class ObservabilityEndpoints
         });
 
         // Readiness: 200 when every pool has a backend to send traffic to, 503 (with what is missing) otherwise.
-        admin.MapGet("/api/health", (BackendStates states, RedisConnection redis) =>
+        admin.MapGet("/api/health", (BackendStates states, RedisConnection redis, BackendRegistry registry) =>
         {
             var backends = states.All().ToList();
-            var pools = options.Pools.Select(p =>
+            var pools = registry.Current.Pools.Select(p =>
             {
                 var own = backends.Where(b => b.Pool.Equals(p.Name, StringComparison.OrdinalIgnoreCase)).ToList();
                 return new PoolHealth(p.Name, own.Count(b => b.Healthy && !b.Draining), own.Count);

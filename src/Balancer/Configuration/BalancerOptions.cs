@@ -57,12 +57,24 @@ public sealed record BalancerOptions
     /// <summary>Something needs Redis: a pool's response cache or a shared rate limit. Otherwise the balancer never connects.</summary>
     public bool UsesRedis => Pools.Any(p => p.Cache is not null || p.RateLimit is { Shared: true });
 
+    /// <summary><c>reload.watch</c>: reload when the configuration file changes (besides SIGHUP and <c>POST /reload</c>).</summary>
+    public bool ReloadOnChange { get; init; }
+
+    /// <summary>Where the configuration was read from, to read it again on a reload; null when built by hand.</summary>
+    public ConfigOrigin? Source { get; init; }
+
+    /// <summary>Every key and value as read (file, environment and command line), for telling what a reload changed.</summary>
+    public IReadOnlyDictionary<string, string?> Settings { get; init; } = new Dictionary<string, string?>();
+
     /// <summary>Debug logging (<c>--debug</c> or <c>LB_DEBUG</c>).</summary>
     public bool Debug { get; init; }
 
     /// <summary>Metrics, tracing and logs.</summary>
     public ObservabilityOptions Observability { get; init; } = new();
 }
+
+/// <summary>The configuration file, command line and environment a configuration was read from.</summary>
+public sealed record ConfigOrigin(string Path, string[] Args, IReadOnlyDictionary<string, string> Environment);
 
 /// <summary>What the balancer shows of itself.</summary>
 public sealed record ObservabilityOptions

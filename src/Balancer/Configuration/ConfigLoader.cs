@@ -198,7 +198,11 @@ public static partial class ConfigLoader
         }
 
         var debug = commandLine.Debug || (environment.TryGetValue(EnvironmentPrefix + "DEBUG", out var flag) && ValueParsers.Bool(flag, out var on, out _) && on);
-        var options = Read(reader.Root, Path.GetDirectoryName(fullPath)!, debug, commandLine.Persistence);
+        var options = Read(reader.Root, Path.GetDirectoryName(fullPath)!, debug, commandLine.Persistence) with
+        {
+            Source = new ConfigOrigin(path, args, environment),
+            Settings = root.AsEnumerable().Where(kv => kv.Value is not null).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.OrdinalIgnoreCase),
+        };
         reader.ReportUnknownKeys();
         return reader.Errors.Count > 0 ? new ConfigLoadResult(null, reader.Errors) : new ConfigLoadResult(options, []);
     }
@@ -394,6 +398,7 @@ public static partial class ConfigLoader
             Pools = pools,
             Routes = routes,
             PersistenceKey = persistenceKey,
+            ReloadOnChange = root.Section("reload").Value("watch", false, ValueParsers.Bool),
             Debug = debug,
             Observability = observabilityOptions,
         };

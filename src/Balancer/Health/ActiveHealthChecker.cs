@@ -114,10 +114,15 @@ public sealed partial class ActiveHealthChecker : IAsyncDisposable
                 .ToDictionary(x => x.Key, x => x.Check);
             foreach (var (key, loop) in _loops)
             {
-                if (!wanted.ContainsKey(key))
+                if (!wanted.TryGetValue(key, out var check) || check.Rise != loop.Check.Rise || check.Fall != loop.Check.Fall)
                 {
+                    // Gone, or (after a reload) counting to other thresholds: a new loop, from a new state.
                     loop.Stop();
                     _loops.TryRemove(key, out _);
+                }
+                else
+                {
+                    loop.Check = check; // a reload's probe, interval or timeout, from the next probe on
                 }
             }
 
@@ -243,7 +248,8 @@ public sealed partial class ActiveHealthChecker : IAsyncDisposable
 
     private sealed class Loop(HealthCheckOptions check, CancellationTokenSource cancellation)
     {
-        public HealthCheckOptions Check { get; } = check;
+        public HealthCheckOptions Check { get => Volatile.Read(ref _check); set => Volatile.Write(ref _check, value); }
+        private HealthCheckOptions _check = check;
         public CancellationTokenSource Cancellation { get; } = cancellation;
         public HealthState State { get; } = new(check.Rise, check.Fall);
         public TaskCompletionSource Settled { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -16,6 +16,7 @@ using Balancer.Proxy;
 using Balancer.Proxy.WebSockets;
 using Balancer.Persistence;
 using Balancer.Registry;
+using Balancer.Reload;
 using Balancer.Routing;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.DataProtection;
@@ -86,13 +87,18 @@ public static partial class BalancerApp
             options.ControlPlane with { Port = running.ControlPlaneEndpoint.Port }));
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Balancer");
 
-        // A reload on SIGHUP is not built yet; until it is, the signal must not do its default (end the process).
-        // Registered before the listeners are announced, so no one who waits for that can hang the process up.
+        // SIGHUP reloads the configuration (and must not do its default: end the process). Registered before the
+        // listeners are announced, so no one who waits for that can hang the process up.
+        var reloader = app.Services.GetRequiredService<ConfigReloader>();
         running.Hangup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
         {
             context.Cancel = true;
-            LogHangupIgnored(logger);
+            _ = reloader.ReloadAsync("SIGHUP");
         });
+        if (options.ReloadOnChange && options.Source is { } source)
+        {
+            running.Watch = new ConfigFileWatch(source.Path, reloader, app.Services.GetRequiredService<TimeProvider>(), app.Services.GetRequiredService<ILogger<ConfigFileWatch>>());
+        }
         var registry = app.Services.GetRequiredService<BackendRegistry>();
         LogListening(logger, "Proxy", proxyScheme, running.ProxyEndpoint);
         if (running.H2cEndpoint is { } h2cEndpoint)
@@ -209,6 +215,7 @@ public static partial class BalancerApp
             sp.GetRequiredService<ILogger<ActiveHealthChecker>>(),
             sp.GetRequiredService<EventFeed>()));
         services.AddSingleton<DrainMonitor>();
+        services.AddSingleton<ConfigReloader>();
         services.AddSingleton(sp => new SlowStart(options.Proxy.SlowStart, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<EventFeed>(), starting: true));
         services.AddSingleton<OutlierDetector>();
         services.AddSingleton<IPassiveHealthCheckPolicy>(sp => sp.GetRequiredService<OutlierDetector>());
@@ -232,11 +239,13 @@ public static partial class BalancerApp
         services.AddSingleton<ILoadBalancingPolicy>(new RandomPolicy(Random.Shared));
         services.AddSingleton<ILoadBalancingPolicy, IpHashPolicy>();
         services.AddSingleton<ILoadBalancingPolicy, ConsistentHashPolicy>();
+        // Always there (a reload may turn persistence on); the key is read, or made, only when a token is first needed.
+        var key = new Lazy<AffinityKey>(() => options.PersistenceKey is { } configured ? AffinityKey.Configured(configured) : AffinityKey.InDirectory(Path.GetDirectoryName(options.DbPath)!));
+        services.AddSingleton<ISessionAffinityPolicy>(sp => new SignedAffinityPolicy(key, header: false, sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<ISessionAffinityPolicy>(sp => new SignedAffinityPolicy(key, header: true, sp.GetRequiredService<TimeProvider>()));
         if (options.Pools.Any(p => p.Persistence.IsSigned))
         {
-            var key = options.PersistenceKey is { } configured ? AffinityKey.Configured(configured) : AffinityKey.InDirectory(Path.GetDirectoryName(options.DbPath)!);
-            services.AddSingleton<ISessionAffinityPolicy>(sp => new SignedAffinityPolicy(key, header: false, sp.GetRequiredService<TimeProvider>()));
-            services.AddSingleton<ISessionAffinityPolicy>(sp => new SignedAffinityPolicy(key, header: true, sp.GetRequiredService<TimeProvider>()));
+            _ = key.Value; // a key file that cannot be read or made stops the start, not the first sticky request
         }
 
         services.AddSingleton<IAvailableDestinationsPolicy, AvailableDestinationsPolicy>();
@@ -465,9 +474,6 @@ public static partial class BalancerApp
     [LoggerMessage(EventId = 1004, Level = LogLevel.Information, Message = "Stopped")]
     private static partial void LogStopped(ILogger logger);
 
-    [LoggerMessage(EventId = 1005, Level = LogLevel.Warning, Message = "SIGHUP received and ignored: this version does not reload its configuration; restart it to apply changes")]
-    private static partial void LogHangupIgnored(ILogger logger);
-
     /// <summary>Kestrel's listen options, captured so their bound endpoints can be read after start (port 0 included).</summary>
     private sealed class BoundListeners
     {
@@ -507,12 +513,16 @@ public sealed class RunningBalancer : IAsyncDisposable
     /// <summary>Stops accepting, lets in-flight requests finish (up to the drain timeout), then stops.</summary>
     public Task StopAsync(CancellationToken cancellationToken = default) => App.StopAsync(cancellationToken);
 
-    /// <summary>Keeps SIGHUP from ending the process while the balancer runs.</summary>
+    /// <summary>SIGHUP's handler (a reload) while the balancer runs.</summary>
     internal PosixSignalRegistration? Hangup { get; set; }
+
+    /// <summary>The configuration file's watch, with <c>reload.watch</c>.</summary>
+    internal IDisposable? Watch { get; set; }
 
     public async ValueTask DisposeAsync()
     {
         Hangup?.Dispose();
+        Watch?.Dispose();
         await App.StopAsync().ConfigureAwait(false);
         await App.DisposeAsync().ConfigureAwait(false);
     }

@@ -18,8 +18,20 @@ internal sealed class AffinityKey
 
     public static AffinityKey Configured(string key) => new(Encoding.UTF8.GetBytes(key));
 
-    /// <summary>The key in <paramref name="directory"/>, created there when absent.</summary>
+    /// <summary>The key in <paramref name="directory"/>, created there when absent; an <see cref="IOException"/> saying why not.</summary>
     public static AffinityKey InDirectory(string directory)
+    {
+        try
+        {
+            return ReadOrCreate(directory);
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            throw new IOException($"the persistence key in {directory} cannot be read or made: {e.Message}", e);
+        }
+    }
+
+    private static AffinityKey ReadOrCreate(string directory)
     {
         var path = System.IO.Path.Combine(directory, FileName);
         if (File.Exists(path))
@@ -30,7 +42,7 @@ internal sealed class AffinityKey
                 return new AffinityKey(existing);
             }
 
-            throw new InvalidDataException($"{path} holds {existing.Length} bytes, fewer than the 32 a persistence key needs; delete it to have a new one made (sticky sessions then start over)");
+            throw new IOException($"{path} holds {existing.Length} bytes, fewer than the 32 a persistence key needs; delete it to have a new one made (sticky sessions then start over)");
         }
 
         Directory.CreateDirectory(directory);
@@ -55,7 +67,7 @@ internal sealed class AffinityKey
         catch (IOException) when (File.Exists(path))
         {
             File.Delete(temporary);
-            return InDirectory(directory); // another balancer sharing the directory made it first: use theirs
+            return ReadOrCreate(directory); // another balancer sharing the directory made it first: use theirs
         }
 
         return new AffinityKey(key);

@@ -25,13 +25,19 @@ internal sealed class SignedAffinityPolicy : ISessionAffinityPolicy
     private readonly ConditionalWeakTable<DestinationState, string> _ids = [];
     private readonly ConditionalWeakTable<DestinationState, string>.CreateValueCallback _idOf;
 
-    private readonly byte[] _key;
+    private readonly Lazy<AffinityKey> _key;
     private readonly bool _header;
     private readonly TimeProvider _time;
 
     public SignedAffinityPolicy(AffinityKey key, bool header, TimeProvider time)
+        : this(new Lazy<AffinityKey>(key), header, time)
     {
-        _key = key.Bytes;
+    }
+
+    /// <param name="key">Read or made on first use: a balancer that never issues a token never writes a key file.</param>
+    public SignedAffinityPolicy(Lazy<AffinityKey> key, bool header, TimeProvider time)
+    {
+        _key = key;
         _header = header;
         _time = time;
         _idOf = destination => IdOf(destination.Model.Config.Address);
@@ -124,7 +130,7 @@ internal sealed class SignedAffinityPolicy : ISessionAffinityPolicy
         return CryptographicOperations.FixedTimeEquals(expected, given);
     }
 
-    private byte[] Mac(string text) => HMACSHA256.HashData(_key, Encoding.UTF8.GetBytes(text));
+    private byte[] Mac(string text) => HMACSHA256.HashData(_key.Value.Bytes, Encoding.UTF8.GetBytes(text));
 
     private string IdOf(DestinationState destination) => _ids.GetValue(destination, _idOf);
 

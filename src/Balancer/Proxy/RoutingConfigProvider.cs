@@ -36,8 +36,8 @@ internal sealed partial class RoutingConfigProvider(BalancerOptions options, ISe
     private readonly List<(long Version, TaskCompletionSource Applied)> _waiters = [];
     private RoutingProxyConfig? _config;
 
-    // The route table does not change with registrations: the same objects in every config, which YARP then keeps.
-    private readonly IReadOnlyList<RouteConfig> _routes = [.. options.Routes.Select(Route)];
+    // The route table changes only with a reload, not with registrations: the same objects in every config till then.
+    private (IReadOnlyList<RouteRule> Source, IReadOnlyList<RouteConfig> Compiled)? _routes;
 
     public IProxyConfig GetConfig() => Volatile.Read(ref _config) ?? throw new InvalidOperationException("The routing snapshot was not initialized.");
 
@@ -45,8 +45,9 @@ internal sealed partial class RoutingConfigProvider(BalancerOptions options, ISe
 
     public async Task PublishAsync(RoutingSnapshot snapshot, CancellationToken cancellationToken)
     {
+        var routes = _routes?.Compiled;
         var config = Compile(snapshot, out var changed);
-        await ValidateAsync(changed).ConfigureAwait(false);
+        await ValidateAsync(changed, ReferenceEquals(routes, config.Routes) ? [] : config.Routes).ConfigureAwait(false);
 
         var applied = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         lock (_waitersLock)
@@ -67,10 +68,15 @@ internal sealed partial class RoutingConfigProvider(BalancerOptions options, ISe
         }
     }
 
-    private async Task ValidateAsync(List<CompiledPool> changed)
+    private async Task ValidateAsync(List<CompiledPool> changed, IReadOnlyList<RouteConfig> newRoutes)
     {
         var validator = services.GetRequiredService<IConfigValidator>();
         var problems = new List<string>();
+        foreach (var route in newRoutes)
+        {
+            problems.AddRange((await validator.ValidateRouteAsync(route).ConfigureAwait(false)).Select(e => $"route {route.RouteId}: {e.Message}"));
+        }
+
         foreach (var pool in changed)
         {
             problems.AddRange((await validator.ValidateClusterAsync(pool.Cluster).ConfigureAwait(false)).Select(e => $"pool {pool.Cluster.ClusterId}: {e.Message}"));
@@ -163,7 +169,7 @@ internal sealed partial class RoutingConfigProvider(BalancerOptions options, ISe
             clusters.Add(compiled.Cluster);
         }
 
-        return new RoutingProxyConfig(snapshot.Version, _routes, clusters);
+        return new RoutingProxyConfig(snapshot.Version, Routes(snapshot), clusters);
     }
 
     private CompiledPool CompilePool(PoolSnapshot pool)
@@ -196,6 +202,22 @@ internal sealed partial class RoutingConfigProvider(BalancerOptions options, ISe
         }
 
         return new CompiledPool(cluster);
+    }
+
+    /// <summary>The snapshot's route table compiled, once per table; without one, a catch-all to the first pool.</summary>
+    private IReadOnlyList<RouteConfig> Routes(RoutingSnapshot snapshot)
+    {
+        if (_routes is { } compiled && ReferenceEquals(compiled.Source, snapshot.Routes))
+        {
+            return compiled.Compiled;
+        }
+
+        IReadOnlyList<RouteRule> table = snapshot.Routes.Count > 0 || snapshot.Pools.Count == 0
+            ? snapshot.Routes
+            : [new RouteRule { Name = snapshot.Pools[0].Name, Pool = snapshot.Pools[0].Name, IsCatchAll = true }];
+        IReadOnlyList<RouteConfig> routes = [.. table.Select(Route)];
+        _routes = (snapshot.Routes, routes);
+        return routes;
     }
 
     /// <summary>

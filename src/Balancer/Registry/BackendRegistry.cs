@@ -18,8 +18,8 @@ public sealed partial class BackendRegistry : IAsyncDisposable
 {
     private const int MaxBatch = 1024;
 
-    private readonly IReadOnlyList<PoolOptions> _pools;
-    private readonly HashSet<string> _staticAddresses;
+    private IReadOnlyList<PoolOptions> _pools;
+    private HashSet<string> _staticAddresses;
     private readonly SqliteRegistrationStore _store;
     private readonly IRoutingPublisher _publisher;
     private readonly ILogger<BackendRegistry> _logger;
@@ -56,7 +56,7 @@ public sealed partial class BackendRegistry : IAsyncDisposable
 
         _registered = stored.Where(b => known.Contains(b.Pool)).ToImmutableDictionary(b => b.Address, StringComparer.OrdinalIgnoreCase);
         _lastOrder = stored.Count == 0 ? 0 : stored.Max(b => b.Order);
-        _current = RoutingSnapshot.Build(1, _pools, _registered.Values);
+        _current = RoutingSnapshot.Build(1, _pools, _registered.Values, options.Routes);
         publisher.Initialize(_current);
         _writer = Task.Run(WriteLoopAsync);
     }
@@ -85,6 +85,65 @@ public sealed partial class BackendRegistry : IAsyncDisposable
         var result = await QueueAsync(change, cancellationToken).ConfigureAwait(false);
         _metrics?.Registration(requester, OperationName(change), result.Outcome.ToString().ToLowerInvariant());
         return result;
+    }
+
+    /// <summary>
+    /// Puts a reloaded configuration in force, in turn with registrations: its pools (static backends, weights,
+    /// algorithms, health checks, persistence) and routes, keeping every registration. Registrations whose pool is gone
+    /// are kept stored, not routed, until a pool of that name returns; one at an address now configured yields to it.
+    /// Completes when the new routing is live, or has been refused (nothing then changes).
+    /// </summary>
+    internal async Task<ChangeResult> ReconfigureAsync(BalancerOptions options, CancellationToken cancellationToken = default)
+    {
+        var pending = new Pending(null) { Options = options };
+        try
+        {
+            await _queue.Writer.WriteAsync(pending, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ChannelClosedException)
+        {
+            return new ChangeResult(ChangeOutcome.Failed, "the balancer is shutting down");
+        }
+
+        return await pending.Result.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task ReconfigureAsync(Pending pending)
+    {
+        var options = pending.Options!;
+        var statics = options.Pools.SelectMany(p => p.Backends).Select(b => b.Address).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        var known = options.Pools.Select(p => p.Name).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        var routed = _registered.Values.Where(b => known.Contains(b.Pool) && !statics.Contains(b.Address)).ToList();
+        var next = RoutingSnapshot.Build(++_lastVersion, options.Pools, routed, options.Routes);
+        try
+        {
+            await _publisher.PublishAsync(next, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            pending.Result.TrySetResult(new ChangeResult(ChangeOutcome.Failed, $"the proxy refused the new configuration, nothing changed: {e.Message}"));
+            return;
+        }
+
+        _pools = options.Pools;
+        _staticAddresses = statics;
+        Volatile.Write(ref _current, next);
+        foreach (var follower in Published?.GetInvocationList() ?? [])
+        {
+            try
+            {
+                ((Action<RoutingSnapshot>)follower)(next);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                LogFollowerFailed(_logger, e);
+            }
+        }
+
+        var unrouted = _registered.Count - routed.Count;
+        pending.Result.TrySetResult(new ChangeResult(ChangeOutcome.Applied, unrouted == 0
+            ? $"{routed.Count} registration(s) kept"
+            : $"{routed.Count} registration(s) kept and routed, {unrouted} kept but not routed (their pool is gone, or config.yaml now lists their address)"));
     }
 
     private async Task<ChangeResult> QueueAsync(RegistryChange change, CancellationToken cancellationToken)
@@ -153,13 +212,24 @@ public sealed partial class BackendRegistry : IAsyncDisposable
         while (await _queue.Reader.WaitToReadAsync().ConfigureAwait(false))
         {
             batch.Clear();
-            while (batch.Count < MaxBatch && _queue.Reader.TryRead(out var pending))
+            // A reconfiguration goes alone, between the registrations before it and those after.
+            while (batch.Count < MaxBatch && _queue.Reader.TryPeek(out var next) && (next.Options is null || batch.Count == 0) && _queue.Reader.TryRead(out var pending))
             {
                 batch.Add(pending);
+                if (pending.Options is not null)
+                {
+                    break;
+                }
             }
 
             try
             {
+                if (batch is [{ Options: not null } reconfiguration])
+                {
+                    await ReconfigureAsync(reconfiguration).ConfigureAwait(false);
+                    continue;
+                }
+
                 await ApplyBatchAsync(batch).ConfigureAwait(false);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
@@ -460,9 +530,12 @@ public sealed partial class BackendRegistry : IAsyncDisposable
     [LoggerMessage(EventId = 3003, Level = LogLevel.Error, Message = "After a failed commit, restoring the previous routing also failed; routing may show changes the database does not hold")]
     private static partial void LogRestoreFailed(ILogger logger, Exception exception);
 
-    private sealed class Pending(RegistryChange change)
+    private sealed class Pending(RegistryChange? change)
     {
-        public RegistryChange Change { get; } = change;
+        public RegistryChange Change { get; } = change!;
+
+        /// <summary>A reloaded configuration to put in force, instead of a change.</summary>
+        public BalancerOptions? Options { get; init; }
 
         public TaskCompletionSource<ChangeResult> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }

@@ -46,15 +46,21 @@ public sealed record PoolSnapshot(PoolOptions Settings, IReadOnlyList<BackendEnt
 /// </summary>
 public sealed record RoutingSnapshot(long Version, IReadOnlyList<PoolSnapshot> Pools)
 {
+    /// <summary>The route table in force (config.yaml's, until a reload replaces it); empty: the default pool's catch-all alone.</summary>
+    public IReadOnlyList<Balancer.Routing.RouteRule> Routes { get; init; } = [];
+
     /// <summary>The static backends of a configured pool, as entries.</summary>
     public static IEnumerable<BackendEntry> StaticBackends(PoolOptions pool) =>
         pool.Backends.Select((b, i) => new BackendEntry(b.Address, pool.Name, b.Weight, b.Paths, b.Clients, BackendSource.Config, i - pool.Backends.Count));
 
     /// <summary>A snapshot of the configured pools holding their static backends and <paramref name="registered"/>.</summary>
-    public static RoutingSnapshot Build(long version, IReadOnlyList<PoolOptions> pools, IEnumerable<BackendEntry> registered) =>
+    public static RoutingSnapshot Build(long version, IReadOnlyList<PoolOptions> pools, IEnumerable<BackendEntry> registered, IReadOnlyList<Balancer.Routing.RouteRule>? routes = null) =>
         new(version, [.. pools.Select(pool => new PoolSnapshot(
             pool,
-            [.. StaticBackends(pool).Concat(registered.Where(r => r.Pool.Equals(pool.Name, StringComparison.OrdinalIgnoreCase))).OrderBy(b => b.Order)]))]);
+            [.. StaticBackends(pool).Concat(registered.Where(r => r.Pool.Equals(pool.Name, StringComparison.OrdinalIgnoreCase))).OrderBy(b => b.Order)]))])
+        {
+            Routes = routes ?? [],
+        };
 
     /// <summary>
     /// This snapshot with <paramref name="changes"/> applied, in order (each the state of one backend before and
@@ -109,6 +115,6 @@ public sealed record RoutingSnapshot(long Version, IReadOnlyList<PoolSnapshot> P
             pools[i] = pool with { Backends = merged };
         }
 
-        return new RoutingSnapshot(version, pools);
+        return this with { Version = version, Pools = pools };
     }
 }

@@ -14,11 +14,15 @@ internal static partial class BalancerSetup
     /// <summary>The placeholders in <paramref name="config"/>, in order of appearance.</summary>
     public static IReadOnlyList<string> Placeholders(string config) => [.. Placeholder().Matches(config).Select(m => m.Groups[1].Value).Distinct(StringComparer.Ordinal)];
 
+    /// <summary><paramref name="config"/> with its placeholders filled from <paramref name="addresses"/>.</summary>
+    public static string Fill(string config, IReadOnlyDictionary<string, string> addresses) =>
+        Placeholder().Replace(config, m => addresses.TryGetValue(m.Groups[1].Value, out var address) ? address : m.Value);
+
     /// <param name="addresses">Backend name to address, for every placeholder.</param>
     /// <param name="ports">Proxy, admin and control-plane ports (0 lets the OS choose: for validation only).</param>
     public static ConfigLoadResult Load(Scenario scenario, IReadOnlyDictionary<string, string> addresses, string directory, (int Proxy, int Admin, int ControlPlane) ports)
     {
-        var text = Placeholder().Replace(scenario.BalancerConfig, m => addresses.TryGetValue(m.Groups[1].Value, out var address) ? address : m.Value);
+        var text = Fill(scenario.BalancerConfig, addresses);
         Directory.CreateDirectory(directory);
         var path = Path.Combine(directory, "config.yaml");
         File.WriteAllText(path, text);

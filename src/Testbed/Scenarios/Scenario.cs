@@ -88,3 +88,9 @@ public sealed record RedisEvent(TimeSpan At, bool Start) : TimelineEvent(At)
 {
     public override string Describe() => Start ? "start redis" : "stop redis";
 }
+
+/// <summary><c>reload: { config: ... }</c>: the balancer's config.yaml replaced by this text (placeholders filled), then <c>POST /reload</c>.</summary>
+public sealed record ReloadEvent(TimeSpan At, string Config) : TimelineEvent(At)
+{
+    public override string Describe() => "reload the balancer's configuration";
+}

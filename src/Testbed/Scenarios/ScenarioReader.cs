@@ -16,7 +16,7 @@ public static partial class ScenarioReader
     private static readonly Dictionary<string, LoadModel> Models = new() { ["open"] = LoadModel.Open, ["closed"] = LoadModel.Closed };
     private static readonly Dictionary<string, Registration> Registrations = new() { ["none"] = Registration.None, ["control-plane"] = Registration.ControlPlane };
     private static readonly Dictionary<string, BackendAction> BackendActions = Enum.GetValues<BackendAction>().ToDictionary(a => a.ToString().ToLowerInvariant());
-    private static readonly string[] OtherActions = ["set-behavior", "set-weight", "restart-balancer", "stop-redis", "start-redis"];
+    private static readonly string[] OtherActions = ["set-behavior", "set-weight", "restart-balancer", "reload", "stop-redis", "start-redis"];
     private static readonly Dictionary<string, string> CacheResults = new(StringComparer.OrdinalIgnoreCase) { ["HIT"] = "HIT", ["MISS"] = "MISS", ["BYPASS"] = "BYPASS" };
 
     private static readonly string[] Filters = ["from", "to", "client", "path", "method", "status-is"];
@@ -325,6 +325,7 @@ public static partial class ScenarioReader
                 "set-behavior" => new SetBehaviorEvent(at, Names(item.Section(action), "backend", names), BehaviorCatalog.ReadList(item.Section(action), "behaviors", BehaviorEnvironment.System)),
                 "set-weight" => new SetWeightEvent(at, Names(item.Section(action), "backend", names), item.Section(action).Value("weight", 1, ValueParsers.Int(0, 1_000_000, "a weight"))),
                 "restart-balancer" => new RestartBalancerEvent(at),
+                "reload" => ReadReload(item.Section(action), at),
                 _ when !redis => Refuse(item, action),
                 _ => new RedisEvent(at, action == "start-redis"),
             };
@@ -335,6 +336,19 @@ public static partial class ScenarioReader
         }
 
         return [.. events.OrderBy(e => e.At)];
+    }
+
+    /// <summary><c>reload: { config: | ... }</c>: the whole new config.yaml, with the same placeholders as <c>balancer.config</c>.</summary>
+    private static ReloadEvent? ReadReload(ConfigSection reload, TimeSpan at)
+    {
+        var config = reload.String("config");
+        if (string.IsNullOrWhiteSpace(config))
+        {
+            reload.Error("config", "is required: the whole new config.yaml, as balancer.config gives the first");
+            return null;
+        }
+
+        return new ReloadEvent(at, config);
     }
 
     private static TimelineEvent? Refuse(ConfigSection item, string action)

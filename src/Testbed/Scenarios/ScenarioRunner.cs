@@ -99,7 +99,7 @@ public sealed class ScenarioRunner(TextWriter? progress = null)
                 string? error = null;
                 try
                 {
-                    await CarryOutAsync(timelineEvent, backends, balancer, redis, admin, cancellationToken).ConfigureAwait(false);
+                    await CarryOutAsync(timelineEvent, backends, balancer, redis, admin, (options.Source!.Path, addresses), cancellationToken).ConfigureAwait(false);
                 }
                 catch (Exception e) when (e is InvalidOperationException or HttpRequestException or IOException or SocketException)
                 {
@@ -171,10 +171,19 @@ public sealed class ScenarioRunner(TextWriter? progress = null)
     }
 
     private static async Task CarryOutAsync(
-        TimelineEvent timelineEvent, ScenarioBackends backends, BalancerHost balancer, RedisServer? redis, HttpClient admin, CancellationToken cancellationToken)
+        TimelineEvent timelineEvent, ScenarioBackends backends, BalancerHost balancer, RedisServer? redis, HttpClient admin,
+        (string Path, IReadOnlyDictionary<string, string> Addresses) config, CancellationToken cancellationToken)
     {
         switch (timelineEvent)
         {
+            case ReloadEvent reload:
+                await File.WriteAllTextAsync(config.Path, BalancerSetup.Fill(reload.Config, config.Addresses), cancellationToken).ConfigureAwait(false);
+                using (var response = await admin.PostAsync("/reload", null, cancellationToken).ConfigureAwait(false))
+                {
+                    await EnsureAsync(response, "reload", cancellationToken).ConfigureAwait(false);
+                }
+
+                break;
             case BackendEvent { Action: BackendAction.Drain } drain:
                 foreach (var name in drain.Backends)
                 {

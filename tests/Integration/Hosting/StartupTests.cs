@@ -150,20 +150,29 @@ public sealed class StartupTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
-    public async Task Sighup_IsLoggedAsIgnored_AndDoesNotStopTheProcess()
+    public async Task Sighup_ReloadsTheConfiguration_AndDoesNotStopTheProcess()
     {
-        await File.WriteAllTextAsync(Path.Combine(_directory, "config.yaml"), "proxy: { bind: 127.0.0.1 }");
+        await using var backends = await Backends.StartAsync(1);
+        var config = Path.Combine(_directory, "config.yaml");
+        await File.WriteAllTextAsync(config, "proxy: { bind: 127.0.0.1 }");
         await using var process = BalancerProcess.Start(_directory, FreePorts);
         var port = await process.WaitForListenerAsync("Proxy");
+        using var client = new HttpClient();
+        using (var before = await client.GetAsync($"http://127.0.0.1:{port}/"))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, before.StatusCode); // no backend yet
+        }
 
+        await File.WriteAllTextAsync(config, $"proxy: {{ bind: 127.0.0.1 }}\nbackends: [ {{ address: \"{backends[0].Address}\" }} ]\n");
         process.Signal(1); // SIGHUP
-        await Eventually.TrueAsync(() => process.StandardOutput.Contains("SIGHUP", StringComparison.Ordinal), "the SIGHUP to be logged");
+        await Eventually.TrueAsync(() => process.StandardOutput.Contains("Configuration reloaded (SIGHUP)", StringComparison.Ordinal), "the reload to be logged");
 
         Assert.False(process.HasExited);
-        using var client = new HttpClient();
-        using var response = await client.GetAsync($"http://127.0.0.1:{port}/");
-        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
-        Assert.Contains("SIGHUP received and ignored: this version does not reload its configuration", process.StandardOutput, StringComparison.Ordinal);
+        await Eventually.TrueAsync(async () =>
+        {
+            using var response = await client.GetAsync($"http://127.0.0.1:{port}/");
+            return response.StatusCode == HttpStatusCode.OK;
+        }, "the reloaded backend to answer");
     }
 
     private async Task<(int Code, string Output, string Error)> RunAsync(params string[] args)

@@ -22,6 +22,7 @@ public sealed class ScenarioCatalogueTests(ITestOutputHelper output)
         "kill-and-recover", "flapping-backend", "slow-backend-least-connections", "weighted-canary", "sticky-sessions-survive-scale-up",
         "registration-storm", "all-backends-down-and-back", "rolling-restart-with-drain", "client-restricted-paths", "hanging-backend-timeouts",
         "cache-absorbs-load", "redis-outage-under-load", "noisy-client-rate-limited", "sticky-cookie-survives-backend-loss",
+        "reload-under-load",
     ];
 
     public static TheoryData<string> Catalogue() => [.. Directory.GetFiles(Repository.PathOf("scenarios"), "*.yaml").Select(f => Path.GetFileNameWithoutExtension(f)!).Order(StringComparer.Ordinal)];
