@@ -450,6 +450,15 @@ public sealed record PoolOptions
     /// <summary>The response cache for this pool's requests; null when off.</summary>
     public PoolCacheOptions? Cache { get; init; }
 
+    /// <summary>Retrying this pool's failed tries (the top-level <c>retries</c> unless the pool overrides them); null in pools built by hand.</summary>
+    public RetryOptions? Retries { get; init; }
+
+    /// <summary>How long one try waits for response headers here; null: <c>proxy.response-headers-timeout</c>.</summary>
+    public TimeSpan? ResponseHeadersTimeout { get; init; }
+
+    /// <summary>How long this pool's backends may stay silent; null: <c>proxy.activity-timeout</c>.</summary>
+    public TimeSpan? ActivityTimeout { get; init; }
+
     /// <summary>The HTTP version spoken to this pool's backends.</summary>
     public BackendProtocol BackendProtocol { get; init; }
 

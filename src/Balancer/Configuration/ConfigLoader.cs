@@ -315,15 +315,14 @@ public static partial class ConfigLoader
             outliers.Error("max-ejection-time", $"is shorter than base-ejection-time ({ValueParsers.FormatDuration(outlierOptions.BaseEjectionTime)})");
         }
 
-        var retries = root.Section("retries");
-        var retryOptions = new RetryOptions
+        var retryOptions = ReadRetries(root, new RetryOptions
         {
-            Attempts = retries.Value("attempts", 3, ValueParsers.Int(1, 10, "a number of tries")),
-            OnStatus = (retries.Values("on-status", ValueParsers.Int(400, 599, "an error status")) ?? [502, 503, 504]).ToHashSet(),
-            Methods = (retries.Values<string>("methods", ValueParsers.Method) ?? ["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]).ToHashSet(StringComparer.OrdinalIgnoreCase),
-            BudgetPercent = retries.Value("budget-percent", 20, ValueParsers.Int(0, 100, "a percentage")),
-            MaxBufferedBody = retries.Value("max-buffered-body", 64L * 1024, ValueParsers.Size),
-        };
+            Attempts = 3,
+            OnStatus = new HashSet<int> { 502, 503, 504 },
+            Methods = new HashSet<string>(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"], StringComparer.OrdinalIgnoreCase),
+            BudgetPercent = 20,
+            MaxBufferedBody = 64L * 1024,
+        });
         var drain = root.Section("drain");
         var drainOptions = new DrainOptions { Timeout = drain.Value("timeout", TimeSpan.FromSeconds(60), ValueParsers.Duration) };
 
@@ -362,6 +361,9 @@ public static partial class ConfigLoader
                 Name = PoolOptions.DefaultName,
                 Algorithm = PersistentAlgorithm(algorithm, persistence),
                 Persistence = persistence,
+                Retries = retryOptions,
+                ResponseHeadersTimeout = proxyOptions.ResponseHeadersTimeout,
+                ActivityTimeout = proxyOptions.ActivityTimeout,
                 HashKey = loadBalancing.HashKey,
                 VirtualNodes = loadBalancing.VirtualNodes,
                 HealthChecks = healthOptions,
@@ -371,7 +373,7 @@ public static partial class ConfigLoader
                 Backends = ReadBackends(root, seen, own),
             },
         };
-        pools.AddRange(ReadPools(root, algorithm, loadBalancing, healthOptions, redis, rateLimit, persistence, seen, own, out var poolOrigins));
+        pools.AddRange(ReadPools(root, algorithm, loadBalancing, healthOptions, redis, rateLimit, persistence, retryOptions, proxyOptions, seen, own, out var poolOrigins));
         var routes = ReadRoutes(root, pools, poolOrigins);
 
         CheckDistinctPorts(root, ("BalanceHub:listen", "BalanceHub.listen", listen), ("BalanceHub:tcpListener", "BalanceHub.tcpListener", tcpListener), ("admin:port", "admin.port", adminOptions.Port),
@@ -607,6 +609,20 @@ public static partial class ConfigLoader
         return RouteTable.Order(routes);
     }
 
+    /// <summary><c>retries</c> under <paramref name="parent"/> over <paramref name="defaults"/>: a pool's replaces only what it names.</summary>
+    private static RetryOptions ReadRetries(ConfigSection parent, RetryOptions defaults)
+    {
+        var retries = parent.Section("retries");
+        return new RetryOptions
+        {
+            Attempts = retries.Value("attempts", defaults.Attempts, ValueParsers.Int(1, 10, "a number of tries")),
+            OnStatus = retries.Values("on-status", ValueParsers.Int(400, 599, "an error status"))?.ToHashSet() ?? defaults.OnStatus,
+            Methods = retries.Values<string>("methods", ValueParsers.Method)?.ToHashSet(StringComparer.OrdinalIgnoreCase) ?? defaults.Methods,
+            BudgetPercent = retries.Value("budget-percent", defaults.BudgetPercent, ValueParsers.Int(0, 100, "a percentage")),
+            MaxBufferedBody = retries.Value("max-buffered-body", defaults.MaxBufferedBody, ValueParsers.Size),
+        };
+    }
+
     /// <summary>Hash persistence is its hash's algorithm, whatever the pool names: the hash is what keeps a client in place.</summary>
     private static string PersistentAlgorithm(string algorithm, PersistenceOptions persistence) => persistence.Mode switch
     {
@@ -617,7 +633,7 @@ public static partial class ConfigLoader
 
     private static List<PoolOptions> ReadPools(
         ConfigSection root, string defaultAlgorithm, LoadBalancingOptions defaults, HealthCheckOptions health, RedisOptions redis, RateLimitOptions? rateLimit,
-        PersistenceOptions persistence, HashSet<string> seenBackends, OwnListeners own, out Dictionary<string, string> origins)
+        PersistenceOptions persistence, RetryOptions retries, ProxyOptions proxy, HashSet<string> seenBackends, OwnListeners own, out Dictionary<string, string> origins)
     {
         origins = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         var pools = new List<PoolOptions>();
@@ -633,6 +649,9 @@ public static partial class ConfigLoader
             var poolRateLimit = ReadRateLimit(item, rateLimit);
             var poolPersistence = PersistenceReader.Read(item, persistence);
             var backendProtocol = item.Value("backend-protocol", BackendProtocol.Auto, ValueParsers.OneOf(BackendProtocols));
+            var poolRetries = ReadRetries(item, retries);
+            var responseHeadersTimeout = item.Value("response-headers-timeout", proxy.ResponseHeadersTimeout, ValueParsers.PositiveDuration);
+            var activityTimeout = item.Value("activity-timeout", proxy.ActivityTimeout, ValueParsers.PositiveDuration);
             var paths = item.Values<string>("paths", ValueParsers.PathPrefix);
             var backends = ReadBackends(item, seenBackends, own);
             if (string.IsNullOrEmpty(name))
@@ -661,7 +680,7 @@ public static partial class ConfigLoader
 
             paths ??= []; // a path in two places is an error of the route table's (ReadRoutes)
             origins[name] = item.Path;
-            pools.Add(new PoolOptions { Name = name, Algorithm = PersistentAlgorithm(algorithm, poolPersistence), Persistence = poolPersistence, BackendProtocol = backendProtocol, HashKey = hashKey, VirtualNodes = virtualNodes, HealthChecks = healthChecks, Cache = cache, RateLimit = poolRateLimit, Paths = paths, Backends = backends });
+            pools.Add(new PoolOptions { Name = name, Algorithm = PersistentAlgorithm(algorithm, poolPersistence), Persistence = poolPersistence, BackendProtocol = backendProtocol, Retries = poolRetries, ResponseHeadersTimeout = responseHeadersTimeout, ActivityTimeout = activityTimeout, HashKey = hashKey, VirtualNodes = virtualNodes, HealthChecks = healthChecks, Cache = cache, RateLimit = poolRateLimit, Paths = paths, Backends = backends });
         }
 
         return pools;

@@ -17,6 +17,9 @@ internal sealed class RetryBudget(int percent)
 
     private int _inFlight;
 
+    /// <summary>The pool's <c>budget-percent</c> this budget was made for.</summary>
+    public int Percent => percent;
+
     private const long Unit = 100;
     private long _hundredths = percent > 0 ? Burst * Unit : 0;
 

@@ -25,12 +25,14 @@ internal sealed partial class RetryStep(BalancerOptions options, TimeProvider ti
 
     public async Task InvokeAsync(HttpContext context, RequestDelegate next)
     {
-        var retries = options.Retries;
         var proxy = context.GetReverseProxyFeature();
         var cluster = proxy.Route.Cluster!;
-        if (!Budgets.TryGetValue(cluster, out var budget))
+        var settings = TrySettings.Of(cluster.Model.Config, options);
+        var retries = settings.Retries;
+        if (!Budgets.TryGetValue(cluster, out var budget) || budget.Percent != retries.BudgetPercent)
         {
-            budget = Budgets.GetValue(cluster, _ => new RetryBudget(retries.BudgetPercent));
+            budget = new RetryBudget(retries.BudgetPercent); // a pool's first request, or a reload changed its budget
+            Budgets.AddOrUpdate(cluster, budget);
         }
 
         budget.RecordRequest();
@@ -51,7 +53,7 @@ internal sealed partial class RetryStep(BalancerOptions options, TimeProvider ti
             attempt.StatusRetryAllowed = more && idempotent;
             attempt.Candidates = proxy.AvailableDestinations;
             attempt.Untried = candidates.Count - (tried?.Count ?? 0);
-            using var perTry = new CancellationTokenSource(options.Proxy.ResponseHeadersTimeout, time);
+            using var perTry = new CancellationTokenSource(settings.ResponseHeadersTimeout, time);
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(client, perTry.Token);
             attempt.StartTry(perTry, client);
             context.RequestAborted = linked.Token;

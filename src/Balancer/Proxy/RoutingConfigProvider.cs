@@ -188,7 +188,7 @@ internal sealed partial class RoutingConfigProvider(BalancerOptions options, ISe
             },
             HttpRequest = new ForwarderRequestConfig
             {
-                ActivityTimeout = options.Proxy.ActivityTimeout,
+                ActivityTimeout = pool.Settings.ActivityTimeout ?? options.Proxy.ActivityTimeout,
                 Version = pool.Settings.BackendProtocol switch { BackendProtocol.Http1 => HttpVersion.Version11, BackendProtocol.Http2 => HttpVersion.Version20, _ => null },
                 VersionPolicy = pool.Settings.BackendProtocol == BackendProtocol.Auto ? null : HttpVersionPolicy.RequestVersionExact,
             },
@@ -200,6 +200,8 @@ internal sealed partial class RoutingConfigProvider(BalancerOptions options, ISe
         {
             PoolRestrictions.Attach(cluster, restrictions);
         }
+
+        TrySettings.Attach(cluster, Tries(pool));
 
         return new CompiledPool(cluster);
     }
@@ -291,10 +293,14 @@ internal sealed partial class RoutingConfigProvider(BalancerOptions options, ISe
         },
     };
 
-    private static Dictionary<string, string> Metadata(PoolSnapshot pool, bool restricted)
+    private TrySettings Tries(PoolSnapshot pool) =>
+        new(pool.Settings.Retries ?? options.Retries, pool.Settings.ResponseHeadersTimeout ?? options.Proxy.ResponseHeadersTimeout);
+
+    private Dictionary<string, string> Metadata(PoolSnapshot pool, bool restricted)
     {
         var metadata = new Dictionary<string, string>
         {
+            [TrySettings.MetadataKey] = Tries(pool).Canonical,
             [ConsistentHashPolicy.KeyMetadata] = pool.Settings.HashKey.ToString(),
             [ConsistentHashPolicy.VirtualNodesMetadata] = pool.Settings.VirtualNodes.ToString(CultureInfo.InvariantCulture),
         };

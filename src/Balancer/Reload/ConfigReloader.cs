@@ -9,15 +9,15 @@ namespace Balancer.Reload;
 /// Reads config.yaml again (on SIGHUP, <c>POST /reload</c>, or a change to the file when <c>reload.watch</c> is on),
 /// with the command line and environment the balancer started with. A file with mistakes changes nothing (they are
 /// logged and returned). Otherwise what can change live is put in force through the registry, in turn with
-/// registrations: pools, their static backends and weights, algorithms, health checks, persistence and backend
-/// protocol, and routes; in-flight requests and WebSockets go on, every registration is kept. What takes a restart
-/// (listeners, TLS, the admin API and control plane, Redis, caches and rate limits, timeouts, retries, observability)
-/// is reported and left as it runs. One reload at a time.
+/// registrations: pools, their static backends and weights, algorithms, health checks, persistence, backend
+/// protocol, retries and timeouts, and routes; in-flight requests and WebSockets go on, every registration is kept.
+/// What takes a restart (listeners, TLS, the admin API and control plane, Redis, caches and rate limits, outlier
+/// detection, observability) is reported and left as it runs. One reload at a time.
 /// </summary>
 internal sealed partial class ConfigReloader(BalancerOptions started, BackendRegistry registry, ActiveHealthChecker health, ILogger<ConfigReloader> logger) : IDisposable
 {
     // Keys a reload puts in force; pools' caches and rate limits, and the signing key, are not among them.
-    [GeneratedRegex(@"^(backends|routes|health-checks|persistence)(:|$)|^BalanceHub:algorithm$|^load-balancing:(hash-key|virtual-nodes)$|^pools(:\d+(:(?!cache(:|$)|rate-limit(:|$)).*)?)?$", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^(backends|routes|health-checks|persistence|retries)(:|$)|^BalanceHub:algorithm$|^proxy:(response-headers-timeout|activity-timeout)$|^load-balancing:(hash-key|virtual-nodes)$|^pools(:\d+(:(?!cache(:|$)|rate-limit(:|$)).*)?)?$", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
     private static partial Regex Live();
 
     [GeneratedRegex("^persistence:key$", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]

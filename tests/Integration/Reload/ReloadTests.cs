@@ -161,14 +161,14 @@ public sealed class ReloadTests(ITestOutputHelper output)
         var backend = $$"""backends: [ { address: "{{backends[0].Address}}" } ]""";
         await using var lb = await TestBalancer.StartAsync($"proxy: {{ drain-timeout: 30s }}\n{backend}", output);
 
-        var (status, body) = await ReloadAsync(lb, $"proxy: {{ drain-timeout: 5s }}\nretries: {{ attempts: 3 }}\n{backend}");
+        var (status, body) = await ReloadAsync(lb, $"proxy: {{ drain-timeout: 5s }}\ndrain: {{ timeout: 10s }}\nretries: {{ attempts: 1 }}\n{backend}");
 
         Assert.Equal(HttpStatusCode.OK, status);
-        Assert.Equal(["proxy.drain-timeout", "retries.attempts"], Strings(body, "restartNeeded"));
-        Assert.Empty(Strings(body, "changed"));
+        Assert.Equal(["drain.timeout", "proxy.drain-timeout"], Strings(body, "restartNeeded"));
+        Assert.Equal(["retries.attempts"], Strings(body, "changed")); // retries are every pool's, and pools change live
         // Asked again, still reported: they are still as they were.
-        (status, body) = await ReloadAsync(lb, $"proxy: {{ drain-timeout: 5s }}\nretries: {{ attempts: 3 }}\n{backend}");
-        Assert.Equal(["proxy.drain-timeout", "retries.attempts"], Strings(body, "restartNeeded"));
+        (status, body) = await ReloadAsync(lb, $"proxy: {{ drain-timeout: 5s }}\ndrain: {{ timeout: 10s }}\nretries: {{ attempts: 1 }}\n{backend}");
+        Assert.Equal(["drain.timeout", "proxy.drain-timeout"], Strings(body, "restartNeeded"));
     }
 
     [Fact]
