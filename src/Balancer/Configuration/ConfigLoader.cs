@@ -605,6 +605,16 @@ public static partial class ConfigLoader
         }
 
         routes.Add(new RouteRule { Name = PoolOptions.DefaultName, Pool = PoolOptions.DefaultName, IsCatchAll = true, Origin = "backends" });
+        var cookies = new Dictionary<(string, string), string>();
+        foreach (var pool in pools.Where(p => p.Persistence.Mode == PersistenceMode.Cookie))
+        {
+            if (!cookies.TryAdd((pool.Persistence.Name.ToLowerInvariant(), pool.Persistence.Path), pool.Name))
+            {
+                var where = pool.Name == PoolOptions.DefaultName ? "persistence" : ConfigurationPath.Combine(poolOrigins[pool.Name], "persistence");
+                root.Reader.AddError(where, $"cookie {pool.Persistence.Name} is also pool {cookies[(pool.Persistence.Name.ToLowerInvariant(), pool.Persistence.Path)]}'s: two pools with one cookie would overwrite each other's pins; give each its own name");
+            }
+        }
+
         RouteReader.CheckIdentical(root.Reader, routes);
         return RouteTable.Order(routes);
     }
@@ -648,6 +658,11 @@ public static partial class ConfigLoader
             var cache = ReadCache(item, redis);
             var poolRateLimit = ReadRateLimit(item, rateLimit);
             var poolPersistence = PersistenceReader.Read(item, persistence);
+            if (poolPersistence.Mode == PersistenceMode.Cookie && !PersistenceReader.NamesCookie(item) && !string.IsNullOrEmpty(name))
+            {
+                // Each pool its own cookie unless it names one: two pools sharing one would overwrite each other's pins.
+                poolPersistence = poolPersistence with { Name = $"{poolPersistence.Name}_{name}" };
+            }
             var backendProtocol = item.Value("backend-protocol", BackendProtocol.Auto, ValueParsers.OneOf(BackendProtocols));
             var poolRetries = ReadRetries(item, retries);
             var responseHeadersTimeout = item.Value("response-headers-timeout", proxy.ResponseHeadersTimeout, ValueParsers.PositiveDuration);

@@ -77,6 +77,11 @@ internal sealed class LoadBalancerConfProvider : ConfigurationProvider, IConfigO
             {
                 foreach (var key in options.Keys.Where(k => !allowed.Contains(k, StringComparer.OrdinalIgnoreCase)))
                 {
+                    if (reported)
+                    {
+                        return false; // said once per line: the guards after the first would name the others' options too
+                    }
+
                     reported = true;
                     Error($"{words[0]}: unknown option {key}= (allowed: {(allowed.Length == 0 ? "none" : string.Join(", ", allowed.Select(a => a + "=")))})");
                     return false;

@@ -351,6 +351,20 @@ internal static class ValueParsers
         return false;
     }
 
+    /// <summary>An RFC 9110 token (a header's or a cookie's name): visible ASCII but separators, at most 256 characters.</summary>
+    public static bool Token(string raw, out string token, out string error)
+    {
+        token = raw;
+        error = "";
+        if (raw.Length is > 0 and <= 256 && raw.All(c => c > ' ' && c < 127 && "\"(),/:;<=>?@[\\]{}".IndexOf(c, StringComparison.Ordinal) < 0))
+        {
+            return true;
+        }
+
+        error = $"{raw} is not a token (letters, digits and !#$%&'*+-.^_`|~)";
+        return false;
+    }
+
     /// <summary>A path prefix such as <c>/api/v2</c>: starts with '/', no trailing '/', no query.</summary>
     public static bool PathPrefix(string raw, out string path, out string error)
     {

@@ -36,7 +36,7 @@ internal sealed class AvailableDestinationsPolicy(BalancerOptions options, SlowS
         var candidates = allDestinations.Where(d => DestinationMetadata.WeightOf(d) > 0 && !DestinationMetadata.IsDraining(d)).ToList();
         var healthy = candidates.Where(d =>
             d.Health.Passive != DestinationHealth.Unhealthy
-            && (probed ? d.Health.Active == DestinationHealth.Healthy : d.Health.Active != DestinationHealth.Unhealthy)).ToList();
+            && (!probed || d.Health.Active == DestinationHealth.Healthy)).ToList(); // unprobed: nothing is known against it (a reload may have turned checks off)
         var settings = options.LoadBalancing;
         var panic = settings.WhenAllUnhealthy == AllUnhealthyMode.Panic
             && candidates.Count > 0

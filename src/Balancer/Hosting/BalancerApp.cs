@@ -240,7 +240,11 @@ public static partial class BalancerApp
         services.AddSingleton<ILoadBalancingPolicy, IpHashPolicy>();
         services.AddSingleton<ILoadBalancingPolicy, ConsistentHashPolicy>();
         // Always there (a reload may turn persistence on); the key is read, or made, only when a token is first needed.
-        var key = new Lazy<AffinityKey>(() => options.PersistenceKey is { } configured ? AffinityKey.Configured(configured) : AffinityKey.InDirectory(Path.GetDirectoryName(options.DbPath)!));
+        // PublicationOnly: a key that could not be made is tried again next time, not cached as a failure.
+        var key = new Lazy<AffinityKey>(
+            () => options.PersistenceKey is { } configured ? AffinityKey.Configured(configured) : AffinityKey.InDirectory(Path.GetDirectoryName(options.DbPath)!),
+            LazyThreadSafetyMode.PublicationOnly);
+        services.AddSingleton(key);
         services.AddSingleton<ISessionAffinityPolicy>(sp => new SignedAffinityPolicy(key, header: false, sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<ISessionAffinityPolicy>(sp => new SignedAffinityPolicy(key, header: true, sp.GetRequiredService<TimeProvider>()));
         if (options.Pools.Any(p => p.Persistence.IsSigned))

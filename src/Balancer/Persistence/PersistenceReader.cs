@@ -73,6 +73,9 @@ internal static class PersistenceReader
         return options;
     }
 
+    /// <summary>Whether <paramref name="parent"/>'s own <c>persistence</c> names its cookie.</summary>
+    public static bool NamesCookie(ConfigSection parent) => parent.IsNested("persistence") && parent.Section("persistence").Has("name");
+
     /// <summary><c>--persistence MODE</c> over the top-level persistence; a bad mode is an error naming the flag.</summary>
     public static PersistenceOptions Flag(ConfigReader reader, string mode, PersistenceOptions read)
     {
@@ -139,17 +142,11 @@ internal static class PersistenceReader
         return true;
     }
 
-    /// <summary>An RFC 9110 token: what a cookie or header name may be.</summary>
+    /// <summary>A cookie's or header's name: an RFC 9110 token.</summary>
     private static bool CookieName(string raw, out string name, out string error)
     {
-        name = raw;
-        error = "";
-        if (raw.Length is > 0 and <= 64 && raw.All(c => c > ' ' && c < 127 && "\"(),/:;<=>?@[\\]{}".IndexOf(c, StringComparison.Ordinal) < 0))
-        {
-            return true;
-        }
-
-        error = $"{raw} is not a cookie name (letters, digits and !#$%&'*+-.^_`|~)";
-        return false;
+        var ok = ValueParsers.Token(raw, out name, out _) && raw.Length <= 64;
+        error = ok ? "" : $"{raw} is not a cookie name (letters, digits and !#$%&'*+-.^_`|~)";
+        return ok;
     }
 }

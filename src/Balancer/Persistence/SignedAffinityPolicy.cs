@@ -29,11 +29,6 @@ internal sealed class SignedAffinityPolicy : ISessionAffinityPolicy
     private readonly bool _header;
     private readonly TimeProvider _time;
 
-    public SignedAffinityPolicy(AffinityKey key, bool header, TimeProvider time)
-        : this(new Lazy<AffinityKey>(key), header, time)
-    {
-    }
-
     /// <param name="key">Read or made on first use: a balancer that never issues a token never writes a key file.</param>
     public SignedAffinityPolicy(Lazy<AffinityKey> key, bool header, TimeProvider time)
     {

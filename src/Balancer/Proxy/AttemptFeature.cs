@@ -9,6 +9,9 @@ namespace Balancer.Proxy;
 /// </summary>
 internal sealed class AttemptFeature
 {
+    /// <summary>The pool's retry settings (its own, or the top-level ones).</summary>
+    public Balancer.Configuration.RetryOptions Settings { get; init; } = null!;
+
     private CancellationTokenSource? _perTry;
     private CancellationToken _client;
     private bool _timedOut;

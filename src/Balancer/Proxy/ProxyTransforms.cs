@@ -33,7 +33,7 @@ internal sealed class ProxyTransforms(BalancerOptions options, LoopGuard loopGua
         context.AddRequestHeaderRemove(Explain.ExplainStep.TokenHeader);
         context.AddResponseHeaderRemove(Explain.ExplainStep.Header, ResponseCondition.Always);
         context.ResponseTransforms.Add(new ConnectionListedResponseHeadersTransform());
-        context.ResponseTransforms.Add(new RetryableStatusTransform(options.Retries));
+        context.ResponseTransforms.Add(new RetryableStatusTransform());
     }
 }
 

@@ -36,7 +36,7 @@ internal sealed partial class RetryStep(BalancerOptions options, TimeProvider ti
         }
 
         budget.RecordRequest();
-        var attempt = new AttemptFeature { Budget = budget, Trace = _explain ? context.Features.Get<DecisionTrace>() : null };
+        var attempt = new AttemptFeature { Settings = retries, Budget = budget, Trace = _explain ? context.Features.Get<DecisionTrace>() : null };
         context.Features.Set(attempt);
         var request = context.Request;
         var idempotent = retries.Methods.Contains(request.Method);

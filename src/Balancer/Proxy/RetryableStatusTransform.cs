@@ -1,14 +1,13 @@
-using Balancer.Configuration;
 using Yarp.ReverseProxy.Transforms;
 
 namespace Balancer.Proxy;
 
 /// <summary>
 /// When a backend's response headers arrive: disarm the try's response-headers timeout, and hold back a status of
-/// <c>retries.on-status</c> when another try is allowed (and the pool's retry budget pays for it), so that nothing
+/// the pool's <c>retries.on-status</c> when another try is allowed (and the pool's retry budget pays for it), so that nothing
 /// reaches the client and <see cref="RetryStep"/> can send the request elsewhere.
 /// </summary>
-internal sealed class RetryableStatusTransform(RetryOptions retries) : ResponseTransform
+internal sealed class RetryableStatusTransform : ResponseTransform
 {
     public override ValueTask ApplyAsync(ResponseTransformContext context)
     {
@@ -19,7 +18,7 @@ internal sealed class RetryableStatusTransform(RetryOptions retries) : ResponseT
         }
 
         attempt.HeadersArrived();
-        if (context.ProxyResponse is { } response && attempt.StatusRetryAllowed && retries.OnStatus.Contains((int)response.StatusCode))
+        if (context.ProxyResponse is { } response && attempt.StatusRetryAllowed && attempt.Settings.OnStatus.Contains((int)response.StatusCode))
         {
             if (attempt.Budget.TryTake())
             {

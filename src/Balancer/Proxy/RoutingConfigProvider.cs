@@ -214,10 +214,13 @@ internal sealed partial class RoutingConfigProvider(BalancerOptions options, ISe
             return compiled.Compiled;
         }
 
-        IReadOnlyList<RouteRule> table = snapshot.Routes.Count > 0 || snapshot.Pools.Count == 0
-            ? snapshot.Routes
-            : [new RouteRule { Name = snapshot.Pools[0].Name, Pool = snapshot.Pools[0].Name, IsCatchAll = true }];
-        IReadOnlyList<RouteConfig> routes = [.. table.Select(Route)];
+        if (snapshot.Routes.Count == 0)
+        {
+            // Options built by hand (tests): everything to the first pool. Not cached: it follows that pool's name.
+            return snapshot.Pools.Count == 0 ? [] : [Route(new RouteRule { Name = snapshot.Pools[0].Name, Pool = snapshot.Pools[0].Name, IsCatchAll = true }, 0)];
+        }
+
+        IReadOnlyList<RouteConfig> routes = [.. snapshot.Routes.Select(Route)];
         _routes = (snapshot.Routes, routes);
         return routes;
     }
@@ -270,6 +273,9 @@ internal sealed partial class RoutingConfigProvider(BalancerOptions options, ISe
         };
         if (RouteConditions.Of(route) is { } conditions)
         {
+            // The conditions' text in the metadata too: a reload that changes only a pattern gives YARP a route that
+            // differs, which it takes (with the conditions attached to it), instead of keeping the old one.
+            config = config with { Metadata = new Dictionary<string, string> { [RouteConditions.MetadataKey] = route.Signature } };
             RouteConditions.Attach(config, conditions);
         }
 

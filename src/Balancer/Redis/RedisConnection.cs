@@ -104,7 +104,7 @@ internal sealed class RedisConnection : IHostedService, IAsyncDisposable
             _metrics.RedisCall(operation, Stopwatch.GetElapsedTime(started), error: e is RedisConnectionException ? "connection" : "server");
             _log.LogDebug("Redis {Operation} failed: {Error}", operation, e.Message);
         }
-        catch (Exception e)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
             // The client library's own failures surface as other types too (an InvalidOperationException from its pipe
             // while a connection is torn down, seen under CLIENT PAUSE): Redis is only ever an optimisation for a request.

@@ -95,17 +95,7 @@ public sealed partial class BackendRegistry : IAsyncDisposable
     /// </summary>
     internal async Task<ChangeResult> ReconfigureAsync(BalancerOptions options, CancellationToken cancellationToken = default)
     {
-        var pending = new Pending(null) { Options = options };
-        try
-        {
-            await _queue.Writer.WriteAsync(pending, cancellationToken).ConfigureAwait(false);
-        }
-        catch (ChannelClosedException)
-        {
-            return new ChangeResult(ChangeOutcome.Failed, "the balancer is shutting down");
-        }
-
-        return await pending.Result.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        return await EnqueueAsync(new Pending(null) { Options = options }, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task ReconfigureAsync(Pending pending)
@@ -128,17 +118,7 @@ public sealed partial class BackendRegistry : IAsyncDisposable
         _pools = options.Pools;
         _staticAddresses = statics;
         Volatile.Write(ref _current, next);
-        foreach (var follower in Published?.GetInvocationList() ?? [])
-        {
-            try
-            {
-                ((Action<RoutingSnapshot>)follower)(next);
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                LogFollowerFailed(_logger, e);
-            }
-        }
+        Follow(next);
 
         var unrouted = _registered.Count - routed.Count;
         pending.Result.TrySetResult(new ChangeResult(ChangeOutcome.Applied, unrouted == 0
@@ -146,9 +126,10 @@ public sealed partial class BackendRegistry : IAsyncDisposable
             : $"{routed.Count} registration(s) kept and routed, {unrouted} kept but not routed (their pool is gone, or config.yaml now lists their address)"));
     }
 
-    private async Task<ChangeResult> QueueAsync(RegistryChange change, CancellationToken cancellationToken)
+    private Task<ChangeResult> QueueAsync(RegistryChange change, CancellationToken cancellationToken) => EnqueueAsync(new Pending(change), cancellationToken);
+
+    private async Task<ChangeResult> EnqueueAsync(Pending pending, CancellationToken cancellationToken)
     {
-        var pending = new Pending(change);
         try
         {
             await _queue.Writer.WriteAsync(pending, cancellationToken).ConfigureAwait(false);
@@ -360,6 +341,17 @@ public sealed partial class BackendRegistry : IAsyncDisposable
         Announce(changes);
 
         // Followers first (health checks start probing new backends), then the answers.
+        Follow(next);
+
+        foreach (var (pending, result) in deferred)
+        {
+            pending.Result.TrySetResult(result);
+        }
+    }
+
+    /// <summary>Tells every follower of <see cref="Published"/>; one that fails is logged and the others still hear.</summary>
+    private void Follow(RoutingSnapshot next)
+    {
         foreach (var follower in Published?.GetInvocationList() ?? [])
         {
             try
@@ -370,11 +362,6 @@ public sealed partial class BackendRegistry : IAsyncDisposable
             {
                 LogFollowerFailed(_logger, e);
             }
-        }
-
-        foreach (var (pending, result) in deferred)
-        {
-            pending.Result.TrySetResult(result);
         }
     }
 

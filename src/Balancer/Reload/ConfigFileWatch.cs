@@ -15,19 +15,28 @@ internal sealed partial class ConfigFileWatch : IDisposable
     {
         var full = Path.GetFullPath(path);
         _timer = time.CreateTimer(_ => _ = reloader.ReloadAsync("the file changed"), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        _watcher = new FileSystemWatcher(Path.GetDirectoryName(full)!, Path.GetFileName(full))
+        var name = Path.GetFileName(full);
+        // The whole directory: a Kubernetes ConfigMap volume swaps its ..data link, and the file's own name sees nothing.
+        _watcher = new FileSystemWatcher(Path.GetDirectoryName(full)!)
         {
-            NotifyFilter = NotifyFilters.LastWrite | NotifyFilters.FileName | NotifyFilters.Size | NotifyFilters.CreationTime,
+            NotifyFilter = NotifyFilters.LastWrite | NotifyFilters.FileName | NotifyFilters.DirectoryName | NotifyFilters.Size | NotifyFilters.CreationTime,
         };
-        _watcher.Changed += (_, _) => Touched();
-        _watcher.Created += (_, _) => Touched();
-        _watcher.Renamed += (_, _) => Touched();
+        bool Ours(string? changed) => changed is not null && (changed.Equals(name, StringComparison.Ordinal) || changed.Equals("..data", StringComparison.Ordinal));
+        _watcher.Changed += (_, e) => Touched(Ours(e.Name));
+        _watcher.Created += (_, e) => Touched(Ours(e.Name));
+        _watcher.Renamed += (_, e) => Touched(Ours(e.Name) || Ours(e.OldName));
         _watcher.Error += (_, e) => LogWatchFailed(logger, e.GetException());
         _watcher.EnableRaisingEvents = true;
         LogWatching(logger, full);
     }
 
-    private void Touched() => _timer.Change(Quiet, Timeout.InfiniteTimeSpan);
+    private void Touched(bool ours)
+    {
+        if (ours)
+        {
+            _timer.Change(Quiet, Timeout.InfiniteTimeSpan);
+        }
+    }
 
     public void Dispose()
     {

@@ -14,7 +14,8 @@ namespace Balancer.Reload;
 /// What takes a restart (listeners, TLS, the admin API and control plane, Redis, caches and rate limits, outlier
 /// detection, observability) is reported and left as it runs. One reload at a time.
 /// </summary>
-internal sealed partial class ConfigReloader(BalancerOptions started, BackendRegistry registry, ActiveHealthChecker health, ILogger<ConfigReloader> logger) : IDisposable
+internal sealed partial class ConfigReloader(
+    BalancerOptions started, BackendRegistry registry, ActiveHealthChecker health, Lazy<Balancer.Persistence.AffinityKey> key, ILogger<ConfigReloader> logger) : IDisposable
 {
     // Keys a reload puts in force; pools' caches and rate limits, and the signing key, are not among them.
     [GeneratedRegex(@"^(backends|routes|health-checks|persistence|retries)(:|$)|^BalanceHub:algorithm$|^proxy:(response-headers-timeout|activity-timeout)$|^load-balancing:(hash-key|virtual-nodes)$|^pools(:\d+(:(?!cache(:|$)|rate-limit(:|$)).*)?)?$", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
@@ -33,7 +34,18 @@ internal sealed partial class ConfigReloader(BalancerOptions started, BackendReg
         await _one.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var result = await ApplyAsync(cancellationToken).ConfigureAwait(false);
+            // Once begun, a reload runs to its end whoever asked for it: a client that leaves must not leave it half done.
+            ReloadResult result;
+            try
+            {
+                result = await ApplyAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // The file vanished between two reads (an editor's save by rename), could not be read, or worse: nothing changed.
+                result = new ReloadResult(false, [$"{started.Source?.Path}: {e.Message}"], [], [], "", Invalid: e is IOException or UnauthorizedAccessException);
+            }
+
             if (!result.Applied)
             {
                 LogRefused(logger, trigger, string.Join("; ", result.Errors));
@@ -66,6 +78,11 @@ internal sealed partial class ConfigReloader(BalancerOptions started, BackendReg
         if (loaded.Options is not { } next)
         {
             return new ReloadResult(false, loaded.Errors, [], [], "", Invalid: true);
+        }
+
+        if (Unsupported(next) is { Count: > 0 } unsupported)
+        {
+            return new ReloadResult(false, unsupported, [], [], "", Invalid: true);
         }
 
         var changedKeys = _running.Keys.Union(next.Settings.Keys, StringComparer.OrdinalIgnoreCase)
@@ -137,6 +154,43 @@ internal sealed partial class ConfigReloader(BalancerOptions started, BackendReg
 
         return staged;
     }
+
+    /// <summary>
+    /// What a reload cannot put in force and must not pretend to: a pool whose cache or rate limit would differ from the
+    /// one running (a new pool inheriting a rate limit included: it would go unlimited), and sticky cookies without a
+    /// signing key that can be read or made.
+    /// </summary>
+    private List<string> Unsupported(BalancerOptions next)
+    {
+        var problems = new List<string>();
+        foreach (var pool in next.Pools)
+        {
+            var running = started.Pools.FirstOrDefault(p => p.Name.Equals(pool.Name, StringComparison.OrdinalIgnoreCase));
+            if (Canonical(running?.Cache) != Canonical(pool.Cache) || Canonical(running?.RateLimit) != Canonical(pool.RateLimit))
+            {
+                problems.Add($"pool {pool.Name}: its response cache or rate limit would {(running is null ? "be new" : "change")}, and those take a restart; nothing changed");
+            }
+        }
+
+        if (next.Pools.Any(p => p.Persistence.IsSigned))
+        {
+            try
+            {
+                _ = key.Value;
+            }
+            catch (IOException e)
+            {
+                problems.Add($"persistence: {e.Message}; nothing changed");
+            }
+        }
+
+        return problems;
+    }
+
+    private static string Canonical(PoolCacheOptions? cache) => cache is null ? "" : cache.Ttl.Ticks.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    private static string Canonical(RateLimitOptions? limit) => limit is null ? "" : string.Join('|',
+        limit.Rate, limit.Burst, string.Join(',', limit.Exempt.Networks), limit.Header, limit.Shared, limit.MaxClients);
 
     public void Dispose() => _one.Dispose();
 

@@ -10,6 +10,9 @@ namespace Balancer.Routing;
 /// </summary>
 internal sealed class RouteConditions
 {
+    /// <summary>Route metadata: the conditions in canonical text.</summary>
+    public const string MetadataKey = "lb.conditions";
+
     private static readonly ConditionalWeakTable<RouteConfig, RouteConditions> Attached = [];
 
     private readonly PathMatch? _path;

@@ -274,15 +274,9 @@ internal static partial class RouteReader
 
     private static bool HeaderName(string raw, out string name, out string error)
     {
-        name = raw;
-        error = "";
-        if (raw.Length > 0 && raw.All(c => c > ' ' && c < 127 && "\"(),/:;<=>?@[\\]{}".IndexOf(c, StringComparison.Ordinal) < 0))
-        {
-            return true;
-        }
-
-        error = $"{raw} is not a header name";
-        return false;
+        var ok = ValueParsers.Token(raw, out name, out _);
+        error = ok ? "" : $"{raw} is not a header name";
+        return ok;
     }
 
     private static bool QueryName(string raw, out string name, out string error)

@@ -199,6 +199,60 @@ public sealed class PersistenceTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task HeaderPersistence_ThePinnedBackendGone_MovesTheClient_WithANewToken()
+    {
+        await using var backends = await Backends.StartAsync(3);
+        await using var lb = await TestBalancer.StartAsync(Yaml(backends, "round-robin", "header:X-Session", "health-checks: { enabled: false }"), output);
+        using var client = NoCookies(lb);
+        var first = await GetAsync(client);
+        var token = first.Response.Headers.GetValues("X-Session").Single();
+
+        await backends.All.Single(b => b.Name == first.Server).DisposeAsync();
+        var moved = await GetAsync(client, header: ("X-Session", token));
+        Assert.Equal(HttpStatusCode.OK, moved.Status);
+        Assert.NotEqual(first.Server, moved.Server);
+        var renewed = moved.Response.Headers.GetValues("X-Session").Single();
+        Assert.NotEqual(token, renewed);
+        for (var i = 0; i < 4; i++)
+        {
+            Assert.Equal(moved.Server, (await GetAsync(client, header: ("X-Session", renewed))).Server);
+        }
+    }
+
+    [Fact]
+    public async Task ConsistentHashPersistence_KeepsAKeyOnOneBackend_AndMovesItWhenThatBackendGoes()
+    {
+        await using var backends = await Backends.StartAsync(3);
+        await using var lb = await TestBalancer.StartAsync(
+            Yaml(backends, "least-connections", "consistent-hash", "health-checks: { interval: 200ms, fall: 1 }\nload-balancing: { hash-key: \"header:X-User\" }"), output);
+        using var client = NoCookies(lb);
+        async Task<string?> Of(string user) => (await GetAsync(client, header: ("X-User", user))).Server;
+
+        var homes = new Dictionary<string, string?>();
+        for (var user = 0; user < 12; user++)
+        {
+            homes[$"u{user}"] = await Of($"u{user}");
+            Assert.Equal(homes[$"u{user}"], await Of($"u{user}"));
+        }
+
+        var lost = homes.Values.GroupBy(s => s).OrderByDescending(g => g.Count()).First().Key;
+        await backends.All.Single(b => b.Name == lost).DisposeAsync();
+        await Eventually.TrueAsync(async () =>
+        {
+            foreach (var (user, home) in homes)
+            {
+                var now = await Of(user);
+                if (now is null || (home == lost ? now == lost : now != home))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }, "the lost backend's users, and only they, to move");
+    }
+
+    [Fact]
     public async Task TheSigningKey_IsKeptInTheDataDirectory_SoCookiesOutliveARestart()
     {
         await using var backends = await Backends.StartAsync(3);

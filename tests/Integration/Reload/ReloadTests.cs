@@ -6,6 +6,7 @@ using System.Text.Json;
 using Balancer.Tests.Kit;
 using FakeBackends;
 using FakeBackends.Behaviors;
+using Microsoft.AspNetCore.Http;
 using Xunit.Abstractions;
 
 namespace Balancer.Tests.Integration.Reload;
@@ -124,34 +125,137 @@ public sealed class ReloadTests(ITestOutputHelper output)
     [Fact]
     public async Task InFlightRequests_AndWebSockets_SurviveAReload()
     {
-        await using var backends = await Backends.StartAsync(2, (i, o) => i == 0 ? o with { Behaviors = BehaviorCatalog.From("latency: 2s") } : o);
-        var first = $$"""
+        // The first backend holds its answer until the test lets it go: the request is in flight across the whole reload.
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var held = await ScriptedBackend.StartAsync(async (context, _) =>
+        {
+            await gate.Task;
+            await context.Response.WriteAsync("held");
+        });
+        await using var backends = await Backends.StartAsync(2);
+        await using var lb = await TestBalancer.StartAsync($$"""
             health-checks: { enabled: false }
-            backends: [ { address: "{{backends[0].Address}}" } ]
+            backends: [ { address: "{{held.Address}}" } ]
             pools: [ { name: ws, paths: [/ws], backends: [ { address: "{{backends[1].Address}}" } ] } ]
-            """;
-        await using var lb = await TestBalancer.StartAsync(first, output);
+            """, output);
         using var socket = new ClientWebSocket();
         await socket.ConnectAsync(new Uri($"ws://127.0.0.1:{lb.Running.ProxyEndpoint.Port}/ws"), CancellationToken.None);
         var slow = lb.Client.GetAsync("/slow");
-        await Eventually.TrueAsync(() => backends[0].RequestCount == 1, "the slow request to reach its backend");
+        await Eventually.TrueAsync(() => held.Seen("/slow") == 1, "the held request to reach its backend");
 
-        // The slow request's backend gets another weight, and the WebSocket's pool gets another algorithm.
+        // The held request's pool gets another backend and weight, the WebSocket's pool another algorithm, and a route.
         var (status, _) = await ReloadAsync(lb, $$"""
             health-checks: { enabled: false }
-            backends: [ { address: "{{backends[0].Address}}", weight: 2 } ]
+            backends: [ { address: "{{held.Address}}", weight: 2 }, { address: "{{backends[0].Address}}" } ]
             pools: [ { name: ws, algorithm: least-connections, paths: [/ws], backends: [ { address: "{{backends[1].Address}}" } ] } ]
             routes: [ { pool: ws, path: /socket } ]
             """);
         Assert.Equal(HttpStatusCode.OK, status);
+        Assert.False(slow.IsCompleted);
 
+        gate.SetResult();
         using var answer = await slow;
-        Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+        Assert.Equal((HttpStatusCode.OK, "held"), (answer.StatusCode, await answer.Content.ReadAsStringAsync()));
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await socket.SendAsync("across"u8.ToArray(), WebSocketMessageType.Text, true, timeout.Token);
         var buffer = new byte[64];
         var received = await socket.ReceiveAsync(buffer, timeout.Token);
         Assert.Equal("across", Encoding.UTF8.GetString(buffer, 0, received.Count));
+    }
+
+    [Fact]
+    public async Task ARouteWhosePatternAloneChanges_MatchesTheNewPattern()
+    {
+        await using var backends = await Backends.StartAsync(2);
+        string Yaml(string regex) => $$"""
+            health-checks: { enabled: false }
+            backends: [ { address: "{{backends[0].Address}}" } ]
+            pools: [ { name: numbers, backends: [ { address: "{{backends[1].Address}}" } ] } ]
+            routes: [ { name: ids, pool: numbers, path: { regex: "{{regex}}" } } ]
+            """;
+        await using var lb = await TestBalancer.StartAsync(Yaml("^/a/[0-9]+$"), output);
+        Assert.Equal(("b2", "b1"), (await ServerAsync(lb, "/a/1"), await ServerAsync(lb, "/b/1")));
+
+        var (status, body) = await ReloadAsync(lb, Yaml("^/b/[0-9]+$"));
+
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal(["routes[0].path.regex"], Strings(body, "changed"));
+        Assert.Equal(("b1", "b2"), (await ServerAsync(lb, "/a/1"), await ServerAsync(lb, "/b/1")));
+    }
+
+    [Fact]
+    public async Task APoolsRetriesOnStatus_ChangeLive()
+    {
+        // b1 answers 500 to everything, b2 answers: with 500 among on-status the request is retried on b2.
+        await using var backends = await Backends.StartAsync(2, (i, o) => i == 0 ? o with { Behaviors = BehaviorCatalog.From("fail: 500") } : o);
+        string Yaml(string statuses) => $$"""
+            health-checks: { enabled: false }
+            outlier-detection: { enabled: false }
+            pools:
+              - name: api
+                paths: [/]
+                retries: { attempts: 2, on-status: [{{statuses}}], budget-percent: 100 }
+                backends: [ { address: "{{backends[0].Address}}" }, { address: "{{backends[1].Address}}" } ]
+            """;
+        await using var lb = await TestBalancer.StartAsync(Yaml("503"), output);
+        async Task<int> FailuresAsync()
+        {
+            var failures = 0;
+            for (var i = 0; i < 4; i++)
+            {
+                using var response = await lb.Client.GetAsync("/x");
+                failures += response.IsSuccessStatusCode ? 0 : 1;
+            }
+
+            return failures;
+        }
+
+        Assert.Equal(2, await FailuresAsync()); // 500 is not retried: b1's half fail
+        Assert.Equal(HttpStatusCode.OK, (await ReloadAsync(lb, Yaml("500, 503"))).Status);
+        Assert.Equal(0, await FailuresAsync());
+    }
+
+    [Fact]
+    public async Task APoolThatWouldGoWithoutItsRateLimit_IsRefused()
+    {
+        await using var backends = await Backends.StartAsync(2);
+        await using var lb = await TestBalancer.StartAsync($$"""
+            rate-limit: { rate: 100/s }
+            backends: [ { address: "{{backends[0].Address}}" } ]
+            """, output);
+
+        var (status, body) = await ReloadAsync(lb, $$"""
+            rate-limit: { rate: 100/s }
+            backends: [ { address: "{{backends[0].Address}}" } ]
+            pools: [ { name: fresh, paths: [/fresh], backends: [ { address: "{{backends[1].Address}}" } ] } ]
+            """);
+
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Equal(["pool fresh: its response cache or rate limit would be new, and those take a restart; nothing changed"], Strings(body, "errors"));
+    }
+
+    [Fact]
+    public async Task HealthChecksTurnedOffByAReload_LetDownBackendsBackIn()
+    {
+        await using var backends = await Backends.StartAsync(2, (i, o) => i == 1 ? o with { Behaviors = BehaviorCatalog.From("unhealthy") } : o);
+        string Yaml(bool checks) => $$"""
+            health-checks: { enabled: {{(checks ? "true" : "false")}}, type: http, interval: 200ms }
+            backends: [ { address: "{{backends[0].Address}}" }, { address: "{{backends[1].Address}}" } ]
+            """;
+        await using var lb = await TestBalancer.StartAsync(Yaml(true), output);
+        for (var i = 0; i < 4; i++)
+        {
+            Assert.Equal("b1", await ServerAsync(lb)); // b2 fails its probes (its /health says so) but answers requests
+        }
+
+        Assert.Equal(HttpStatusCode.OK, (await ReloadAsync(lb, Yaml(false))).Status);
+        var servers = new HashSet<string>();
+        for (var i = 0; i < 4; i++)
+        {
+            servers.Add(await ServerAsync(lb));
+        }
+
+        Assert.Equal(["b1", "b2"], servers.Order());
     }
 
     [Fact]
@@ -195,7 +299,14 @@ public sealed class ReloadTests(ITestOutputHelper output)
     public async Task Reload_NeedsTheToken_WhenOneIsSet()
     {
         await using var lb = await TestBalancer.StartAsync("admin: { token: s3cret-token-for-tests }", output);
-        using var response = await lb.Admin.PostAsync("/reload", null);
-        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        using (var response = await lb.Admin.PostAsync("/reload", null))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        }
+
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/reload");
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "s3cret-token-for-tests");
+        using var authorized = await lb.Admin.SendAsync(request);
+        Assert.Equal(HttpStatusCode.OK, authorized.StatusCode);
     }
 }

@@ -25,7 +25,7 @@ public sealed class SignedAffinityProperties
     public Property AClientKeepingItsCookie_StaysOnItsBackend_ThroughAnyChangesThatKeepItAvailable() =>
         Prop.ForAll(Runs, run =>
         {
-            var policy = new SignedAffinityPolicy(AffinityKey.Configured(new string('k', 32)), header: false, TimeProvider.System);
+            var policy = new SignedAffinityPolicy(new Lazy<AffinityKey>(AffinityKey.Configured(new string('k', 32))), header: false, TimeProvider.System);
             var pinned = Destinations.Create(1)[0];
             var others = Destinations.Create(31).Skip(1).ToList(); // d1..d30: addresses differ from d0's
             var present = new List<DestinationState>(others.Take(run.Start));
@@ -84,8 +84,8 @@ public sealed class SignedAffinityProperties
     public Property ATokenNotMadeWithTheKey_IsNeverAPin(NonEmptyString forged) =>
         Prop.ForAll(Gen.Choose(1, 10).ToArbitrary(), n =>
         {
-            var policy = new SignedAffinityPolicy(AffinityKey.Configured(new string('k', 32)), header: false, TimeProvider.System);
-            var other = new SignedAffinityPolicy(AffinityKey.Configured(new string('q', 32)), header: false, TimeProvider.System);
+            var policy = new SignedAffinityPolicy(new Lazy<AffinityKey>(AffinityKey.Configured(new string('k', 32))), header: false, TimeProvider.System);
+            var other = new SignedAffinityPolicy(new Lazy<AffinityKey>(AffinityKey.Configured(new string('q', 32))), header: false, TimeProvider.System);
             var destinations = Destinations.Create(n);
             var cluster = Destinations.Cluster(destinations);
             var made = new DefaultHttpContext();

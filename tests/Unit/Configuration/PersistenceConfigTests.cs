@@ -54,11 +54,25 @@ public sealed class PersistenceConfigTests : IDisposable
 
         var top = o.Pools[0].Persistence;
         Assert.Equal((PersistenceMode.Cookie, "S", TimeSpan.FromMinutes(30), true, true, SameSiteMode.None, true), (top.Mode, top.Name, top.MaxAge, top.Secure, top.HttpOnly, top.SameSite, top.Reject));
-        Assert.Equal(top with { HttpOnly = false }, o.Pools[1].Persistence);
+        Assert.Equal(top with { HttpOnly = false, Name = "S_a" }, o.Pools[1].Persistence); // each pool its own cookie, unless it names one
         Assert.Equal((PersistenceMode.IpHash, AlgorithmNames.IpHash), (o.Pools[2].Persistence.Mode, o.Pools[2].Algorithm));
         Assert.Equal(AlgorithmNames.ConsistentHash, o.Pools[3].Algorithm);
         Assert.Equal((AlgorithmNames.LeastConnections, AlgorithmNames.LeastConnections), (o.Pools[0].Algorithm, o.Pools[1].Algorithm));
         Assert.Equal("0123456789abcdef0123456789abcdef", o.PersistenceKey);
+    }
+
+    [Fact]
+    public void TwoPoolsNamingOneCookie_IsAnError()
+    {
+        Assert.Equal(
+            ["pools[1].persistence (line 4): cookie S is also pool a's: two pools with one cookie would overwrite each other's pins; give each its own name"],
+            Load("""
+                persistence: cookie
+                pools:
+                  - { name: a, paths: [/a], persistence: { name: S } }
+                  - { name: b, paths: [/b], persistence: { name: S } }
+                """).Errors);
+        Assert.Empty(Load("persistence: cookie\npools: [ { name: a, paths: [/a] }, { name: b, paths: [/b] } ]").Errors);
     }
 
     [Theory]
