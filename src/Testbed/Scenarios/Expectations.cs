@@ -301,6 +301,9 @@ public sealed record DetectedWithinExpectation(Window Where, TimeSpan Max) : Out
 
     protected override TimeSpan? Delay(Outage outage) => outage.DetectionDelay;
 
+    /// <summary>An outage the run watched for less than the bound, undetected so far, is not late yet: it cannot be judged.</summary>
+    protected override bool Counts(Outage outage) => outage.Detected is not null || outage.Watched >= Max;
+
     protected override string Explain(Outage outage, TimeSpan? delay) =>
         $"{outage.Cause} at t={Window.Seconds(outage.Down)}: " + (delay is { } d ? $"detected after {Format.Milliseconds(d)} ({outage.DetectedBy})" : "never taken out of rotation while down");
 }

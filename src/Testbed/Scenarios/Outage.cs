@@ -15,6 +15,9 @@ public sealed record Outage(
 {
     public TimeSpan? DetectionDelay => Detected - Down;
 
+    /// <summary>How long the run watched it down: to its end, or to the end of the run if that came first.</summary>
+    public TimeSpan Watched { get; init; }
+
     public TimeSpan? RecoveryDelay => Readmitted - Up;
 
     /// <summary>
@@ -49,7 +52,7 @@ public sealed record Outage(
                         .FirstOrDefault(at => !StateAt(own, at!.Value, inclusive: true).Out);
                 }
 
-                judged.Add(new Outage(backend, down, up, cause, detected, detectedBy, readmitted));
+                judged.Add(new Outage(backend, down, up, cause, detected, detectedBy, readmitted) { Watched = (up is { } u && u < end ? u : end) - down });
             }
         }
 

@@ -34,6 +34,23 @@ public sealed class OutageTests
     }
 
     [Fact]
+    public void AnOutageThatBeganTooLateToBeJudged_DoesNotCountAgainstDetection_ButOneWatchedLongEnoughDoes()
+    {
+        // Down 11 ms before the run ended (a flap's phase): nobody could have detected it within 1 s, so it is not late.
+        var outages = Outage.Judge(
+            [("f", TimeSpan.FromSeconds(9.5), TimeSpan.FromSeconds(10.5), "f flaps down"), ("f", TimeSpan.FromSeconds(11.989), null, "f flaps down")],
+            [At(0, "up", "f"), At(9.55, "ejected", "f"), At(10.7, "returned", "f")], End);
+        var within = new DetectedWithinExpectation(Window.All, TimeSpan.FromSeconds(1));
+
+        Assert.Equal(TimeSpan.FromMilliseconds(11), outages[1].Watched);
+        Assert.True(within.Evaluate([], outages).Passed);
+
+        // The same outage watched for 2 s and never taken out is late.
+        var watched = Outage.Judge([("f", TimeSpan.FromSeconds(9.5), null, "f flaps down")], [At(0, "up", "f")], End);
+        Assert.False(within.Evaluate([], watched).Passed);
+    }
+
+    [Fact]
     public void AStop_IsTakenOutByItsRemoval_AndBackByItsRegistration()
     {
         var o = Assert.Single(Outage.Judge([("b2", TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(5), "stop b2")],
