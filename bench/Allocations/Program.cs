@@ -27,6 +27,9 @@ var configurations = new (string Name, string Yaml, string? Header, string? Base
     ("access log, combined format", "observability: { access-log: { format: combined } }", null, "metrics on"),
     ("access log, json format", "observability: { access-log: { format: json } }", null, "metrics on"),
     ("rate limit, local", "rate-limit: { rate: 1000000/s, burst: 1000000 }", null, "metrics on"),
+    ("a regex route", "routes: [ { pool: default, path: { regex: \"^/bench$\" } } ]", null, "metrics on"),
+    ("persistence: cookie, the cookie sent", "persistence: { mode: cookie, key: bench-key-bench-key-bench-key-bench }", CookieHeader, "metrics on"),
+    ("persistence: cookie, none sent (each answer sets one)", "persistence: { mode: cookie, key: bench-key-bench-key-bench-key-bench }", null, "metrics on"),
 };
 var bytesOf = new Dictionary<string, double>();
 foreach (var (name, extra, header, _) in configurations)
@@ -45,7 +48,16 @@ foreach (var (name, extra, header, _) in configurations)
     var loaded = ConfigLoader.Load(Path.Combine(directory, "config.yaml"), [], new Dictionary<string, string>());
     await using (var lb = await BalancerApp.StartAsync(loaded.Options ?? throw new InvalidOperationException(string.Join("\n", loaded.Errors)), logging => logging.ClearProviders()))
     {
-        using var client = new RawClient(lb.ProxyEndpoint, header);
+        // The cookie a first answer sets, sent with every measured request.
+        var sent = header;
+        if (header == CookieHeader)
+        {
+            using var first = new HttpClient(new SocketsHttpHandler { UseCookies = false });
+            using var answer = await first.GetAsync(new Uri($"http://127.0.0.1:{lb.ProxyEndpoint.Port}/bench?x=1"));
+            sent = "Cookie: " + answer.Headers.GetValues("Set-Cookie").Single().Split(';')[0];
+        }
+
+        using var client = new RawClient(lb.ProxyEndpoint, sent);
         for (var i = 0; i < 20_000; i++)
         {
             await client.GetAsync();
@@ -72,6 +84,12 @@ foreach (var (name, _, _, baseline) in configurations)
 {
     var difference = baseline is null ? "" : string.Create(CultureInfo.InvariantCulture, $"{bytesOf[name] - bytesOf[baseline]:+0;-0;0} vs {baseline}");
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {name} | {bytesOf[name]:0} | {difference} |"));
+}
+
+internal static partial class Program
+{
+    /// <summary>Stands for "the cookie the balancer sets", filled in once it has set one.</summary>
+    public const string CookieHeader = "Cookie: (set by the first answer)";
 }
 
 /// <summary>GET /bench?x=1 (with one more header, when given) over one keep-alive connection, reading each response by its Content-Length into one buffer.</summary>

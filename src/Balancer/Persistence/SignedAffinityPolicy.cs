@@ -42,8 +42,8 @@ internal sealed class SignedAffinityPolicy : ISessionAffinityPolicy
 
     public AffinityResult FindAffinitizedDestinations(HttpContext context, ClusterState cluster, SessionAffinityConfig config, IReadOnlyList<DestinationState> destinations)
     {
-        var token = _header ? context.Request.Headers[config.AffinityKeyName].ToString() : context.Request.Cookies[config.AffinityKeyName];
-        if (string.IsNullOrEmpty(token) || !Verified(token, out var id))
+        var token = _header ? FirstValue(context.Request.Headers[config.AffinityKeyName]) : CookieValue(context.Request.Headers.Cookie, config.AffinityKeyName);
+        if (token.IsEmpty || !Verified(token, out var id))
         {
             return new(null, AffinityStatus.AffinityKeyNotSet);
         }
@@ -54,7 +54,7 @@ internal sealed class SignedAffinityPolicy : ISessionAffinityPolicy
             {
                 if (ReferenceEquals(destinations[i], pinned))
                 {
-                    context.Items[Pinned] = pinned;
+                    SetPinned(context, pinned);
                     return new(pinned, AffinityStatus.OK);
                 }
             }
@@ -63,13 +63,54 @@ internal sealed class SignedAffinityPolicy : ISessionAffinityPolicy
         return new(null, AffinityStatus.DestinationNotFound);
     }
 
+    /// <summary>Where the pinned backend is noted for the response: the try's feature (no allocation), else the request's items.</summary>
+    private static void SetPinned(HttpContext context, DestinationState pinned)
+    {
+        if (context.Features.Get<Balancer.Proxy.AttemptFeature>() is { } attempt)
+        {
+            attempt.Pinned = pinned;
+        }
+        else
+        {
+            context.Items[Pinned] = pinned;
+        }
+    }
+
+    private static object? PinnedOf(HttpContext context) =>
+        context.Features.Get<Balancer.Proxy.AttemptFeature>() is { } attempt ? attempt.Pinned
+        : context.Items.TryGetValue(Pinned, out var pinned) ? pinned : null;
+
+    private static ReadOnlySpan<char> FirstValue(Microsoft.Extensions.Primitives.StringValues values) => values.Count > 0 ? values[0].AsSpan().Trim() : default;
+
+    /// <summary>The value of cookie <paramref name="name"/> in the request's Cookie fields, read in place (ASP.NET's cookie collection allocates).</summary>
+    private static ReadOnlySpan<char> CookieValue(Microsoft.Extensions.Primitives.StringValues fields, string name)
+    {
+        foreach (var field in fields)
+        {
+            var rest = field.AsSpan();
+            while (!rest.IsEmpty)
+            {
+                var end = rest.IndexOf(';');
+                var pair = (end < 0 ? rest : rest[..end]).Trim();
+                rest = end < 0 ? default : rest[(end + 1)..];
+                var eq = pair.IndexOf('=');
+                if (eq > 0 && pair[..eq].Trim().Equals(name, StringComparison.Ordinal))
+                {
+                    return pair[(eq + 1)..].Trim().Trim('"');
+                }
+            }
+        }
+
+        return default;
+    }
+
     public ValueTask<AffinityResult> FindAffinitizedDestinationsAsync(HttpContext context, ClusterState cluster, SessionAffinityConfig config, IReadOnlyList<DestinationState> destinations, CancellationToken cancellationToken) =>
         ValueTask.FromResult(FindAffinitizedDestinations(context, cluster, config, destinations));
 
     /// <summary>A new token when the request had none for the backend that answered it (no token, a bad one, or a pinned backend replaced).</summary>
     public void AffinitizeResponse(HttpContext context, ClusterState cluster, SessionAffinityConfig config, DestinationState destination)
     {
-        if (context.Items.TryGetValue(Pinned, out var pinned) && ReferenceEquals(pinned, destination))
+        if (ReferenceEquals(PinnedOf(context), destination))
         {
             return;
         }
@@ -111,18 +152,33 @@ internal sealed class SignedAffinityPolicy : ISessionAffinityPolicy
 
     private string Check(string id) => WebEncoders.Base64UrlEncode(Mac("token\n" + id), 0, 12);
 
-    private bool Verified(string token, out string id)
+    /// <summary>
+    /// <c>id.check</c> with the check the key gives for <c>id</c>, compared in constant time; no allocation (this runs on
+    /// every request of a sticky pool).
+    /// </summary>
+    private bool Verified(ReadOnlySpan<char> token, out ReadOnlySpan<char> id)
     {
-        var dot = token.IndexOf('.', StringComparison.Ordinal);
-        id = dot > 0 ? token[..dot] : "";
+        var dot = token.IndexOf('.');
+        id = dot > 0 ? token[..dot] : default;
         if (dot <= 0 || token.Length > 64)
         {
             return false;
         }
 
-        var expected = Encoding.ASCII.GetBytes(Check(id));
-        var given = Encoding.ASCII.GetBytes(token[(dot + 1)..]);
-        return CryptographicOperations.FixedTimeEquals(expected, given);
+        Span<byte> text = stackalloc byte[6 + 64];
+        "token\n"u8.CopyTo(text);
+        if (!System.Text.Ascii.FromUtf16(id, text[6..], out var written).Equals(System.Buffers.OperationStatus.Done))
+        {
+            return false;
+        }
+
+        Span<byte> mac = stackalloc byte[32];
+        HMACSHA256.HashData(_key.Value.Bytes, text[..(6 + written)], mac);
+        Span<byte> given = stackalloc byte[48];
+        // The OperationStatus overload: the Try one throws on characters that are not base64url.
+        return System.Buffers.Text.Base64Url.DecodeFromChars(token[(dot + 1)..], given, out _, out var length) == System.Buffers.OperationStatus.Done
+            && length == 12
+            && CryptographicOperations.FixedTimeEquals(mac[..12], given[..12]);
     }
 
     private byte[] Mac(string text) => HMACSHA256.HashData(_key.Value.Bytes, Encoding.UTF8.GetBytes(text));
@@ -134,7 +190,7 @@ internal sealed class SignedAffinityPolicy : ISessionAffinityPolicy
     {
         private Built? _built;
 
-        public DestinationState? Find(ClusterState cluster, string id, SignedAffinityPolicy policy)
+        public DestinationState? Find(ClusterState cluster, ReadOnlySpan<char> id, SignedAffinityPolicy policy)
         {
             var all = cluster.DestinationsState.AllDestinations;
             var built = Volatile.Read(ref _built);
@@ -146,12 +202,13 @@ internal sealed class SignedAffinityPolicy : ISessionAffinityPolicy
                     byId[policy.IdOf(destination)] = destination;
                 }
 
-                Volatile.Write(ref _built, built = new Built(all, byId));
+                Volatile.Write(ref _built, built = new Built(all, byId, byId.GetAlternateLookup<ReadOnlySpan<char>>()));
             }
 
-            return built.ById.GetValueOrDefault(id);
+            return built.ById.TryGetValue(id, out var found) ? found : null;
         }
 
-        private sealed record Built(IReadOnlyList<DestinationState> Source, Dictionary<string, DestinationState> ById);
+        private sealed record Built(
+            IReadOnlyList<DestinationState> Source, Dictionary<string, DestinationState> All, Dictionary<string, DestinationState>.AlternateLookup<ReadOnlySpan<char>> ById);
     }
 }

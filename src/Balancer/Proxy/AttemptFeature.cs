@@ -12,6 +12,9 @@ internal sealed class AttemptFeature
     /// <summary>The pool's retry settings (its own, or the top-level ones).</summary>
     public Balancer.Configuration.RetryOptions Settings { get; init; } = null!;
 
+    /// <summary>The backend a sticky session pinned this try to, if any (the persistence policy reads it for the response).</summary>
+    public object? Pinned { get; set; }
+
     private CancellationTokenSource? _perTry;
     private CancellationToken _client;
     private bool _timedOut;
