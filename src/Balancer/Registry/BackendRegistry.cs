@@ -115,9 +115,11 @@ public sealed partial class BackendRegistry : IAsyncDisposable
             return;
         }
 
+        var previous = _current;
         _pools = options.Pools;
         _staticAddresses = statics;
         Volatile.Write(ref _current, next);
+        Announce(Differences(previous, next));
         Follow(next);
 
         var unrouted = _registered.Count - routed.Count;
@@ -347,6 +349,30 @@ public sealed partial class BackendRegistry : IAsyncDisposable
         {
             pending.Result.TrySetResult(result);
         }
+    }
+
+    /// <summary>What a reconfiguration did to each backend (by pool and address), as the event feed tells it.</summary>
+    private static List<(BackendEntry? Before, BackendEntry? After)> Differences(RoutingSnapshot previous, RoutingSnapshot next)
+    {
+        static Dictionary<(string, string), BackendEntry> Of(RoutingSnapshot snapshot) => snapshot.Pools.SelectMany(p => p.Backends)
+            .ToDictionary(b => (b.Pool.ToLowerInvariant(), b.Address.ToLowerInvariant()));
+        var before = Of(previous);
+        var after = Of(next);
+        var changes = new List<(BackendEntry? Before, BackendEntry? After)>();
+        foreach (var (key, was) in before)
+        {
+            if (!after.TryGetValue(key, out var now))
+            {
+                changes.Add((was, null));
+            }
+            else if (was.Weight != now.Weight || !was.Paths.SequenceEqual(now.Paths) || !was.Clients.Networks.SequenceEqual(now.Clients.Networks))
+            {
+                changes.Add((was, now));
+            }
+        }
+
+        changes.AddRange(after.Where(a => !before.ContainsKey(a.Key)).Select(a => ((BackendEntry?)null, (BackendEntry?)a.Value)));
+        return changes;
     }
 
     /// <summary>Tells every follower of <see cref="Published"/>; one that fails is logged and the others still hear.</summary>

@@ -15,7 +15,8 @@ namespace Balancer.Reload;
 /// detection, observability) is reported and left as it runs. One reload at a time.
 /// </summary>
 internal sealed partial class ConfigReloader(
-    BalancerOptions started, BackendRegistry registry, ActiveHealthChecker health, Lazy<Balancer.Persistence.AffinityKey> key, ILogger<ConfigReloader> logger) : IDisposable
+    BalancerOptions started, BackendRegistry registry, ActiveHealthChecker health, Lazy<Balancer.Persistence.AffinityKey> key, Balancer.Observability.BalancerMetrics metrics,
+    ILogger<ConfigReloader> logger) : IDisposable
 {
     // Keys a reload puts in force; pools' caches and rate limits, and the signing key, are not among them.
     [GeneratedRegex(@"^(backends|routes|health-checks|persistence|retries)(:|$)|^BalanceHub:algorithm$|^proxy:(response-headers-timeout|activity-timeout)$|^load-balancing:(hash-key|virtual-nodes)$|^pools(:\d+(:(?!cache(:|$)|rate-limit(:|$)).*)?)?$", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
@@ -117,6 +118,11 @@ internal sealed partial class ConfigReloader(
         }
 
         _running = running;
+        foreach (var pool in next.Pools)
+        {
+            metrics.Initialize(pool.Name); // a pool the reload brought starts its rare counters at zero, as at start-up
+        }
+
         return new ReloadResult(true, [], Shown(live), Shown(restart), outcome.Message);
     }
 

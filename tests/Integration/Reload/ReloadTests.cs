@@ -7,6 +7,7 @@ using Balancer.Tests.Kit;
 using FakeBackends;
 using FakeBackends.Behaviors;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 using Xunit.Abstractions;
 
 namespace Balancer.Tests.Integration.Reload;
@@ -120,6 +121,27 @@ public sealed class ReloadTests(ITestOutputHelper output)
             Assert.Equal("b1", await ServerAsync(lb));
             Assert.Equal("b1", await ServerAsync(lb, host: "admin.example.com"));
         }
+    }
+
+    [Fact]
+    public async Task StaticBackendsAReloadAddsAndRemoves_AreOnTheEventFeed()
+    {
+        await using var backends = await Backends.StartAsync(2);
+        await using var lb = await TestBalancer.StartAsync($$"""
+            health-checks: { enabled: false }
+            backends: [ { address: "{{backends[0].Address}}" } ]
+            """, output);
+        var feed = lb.Running.App.Services.GetRequiredService<Balancer.Observability.EventFeed>();
+        var before = feed.Since(0).Select(e => e.Id).DefaultIfEmpty(0).Max();
+
+        Assert.Equal(HttpStatusCode.OK, (await ReloadAsync(lb, $$"""
+            health-checks: { enabled: false }
+            backends: [ { address: "{{backends[1].Address}}", weight: 2 } ]
+            """)).Status);
+
+        var events = feed.Since(before).Select(e => (e.Kind, e.Backend)).ToList();
+        Assert.Contains(("registered", backends[1].Origin), events);
+        Assert.Contains(("removed", backends[0].Origin), events);
     }
 
     [Fact]
