@@ -253,6 +253,45 @@ public sealed class PersistenceTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task IpHashPersistence_MovesTheLostBackendsClients_WhenItGoes_AndTheyStayWhereTheyWent()
+    {
+        await using var backends = await Backends.StartAsync(3);
+        await using var lb = await TestBalancer.StartAsync(Yaml(backends, "round-robin", "ip-hash", "health-checks: { interval: 200ms, fall: 1 }"), output);
+        var homes = new Dictionary<IPAddress, string?>();
+        for (var client = 2; client < 14; client++)
+        {
+            var from = IPAddress.Parse($"127.0.0.{client}");
+            homes[from] = (await lb.GetFromAsync(from, "/")).Server;
+        }
+
+        var lost = homes.Values.GroupBy(s => s).OrderByDescending(g => g.Count()).First().Key;
+        await backends.All.Single(b => b.Name == lost).DisposeAsync();
+        await Eventually.TrueAsync(async () =>
+        {
+            foreach (var (from, home) in homes)
+            {
+                var (status, now) = await lb.GetFromAsync(from, "/");
+                if (status != HttpStatusCode.OK || now == lost)
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }, "the lost backend's clients to move");
+
+        // Wherever each went (Maglev moves the lost backend's clients and a few others), it stays.
+        foreach (var from in homes.Keys)
+        {
+            var now = (await lb.GetFromAsync(from, "/")).Server;
+            for (var i = 0; i < 3; i++)
+            {
+                Assert.Equal(now, (await lb.GetFromAsync(from, "/")).Server);
+            }
+        }
+    }
+
+    [Fact]
     public async Task TheSigningKey_IsKeptInTheDataDirectory_SoCookiesOutliveARestart()
     {
         await using var backends = await Backends.StartAsync(3);

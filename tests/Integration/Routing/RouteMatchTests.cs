@@ -45,6 +45,9 @@ public sealed class RouteMatchTests(ITestOutputHelper output) : IAsyncLifetime
               - { name: v2-clients, pool: tenants, query: { v: { regex: "^2\\." } } }
               - { name: tagged, pool: canary, path: /tags, query: { tag: [red, green] } }
               - { name: maintenance, pool: legacy, priority: 10, headers: { X-Maintenance: "on" } }
+              - { name: traced, pool: canary, path: /trace, headers: { X-Trace-Id: { present: true } } }
+              - { name: locales, pool: tenants, path: /docs, query: { lang: { prefix: en } } }
+              - { name: on-a-port, pool: admin, hosts: ["ports.example.com:8080"] }
             """, output);
     }
 
@@ -133,6 +136,17 @@ public sealed class RouteMatchTests(ITestOutputHelper output) : IAsyncLifetime
     [InlineData("/list?cursor=abc", "b1")]
     public async Task QueryParameters_Present_Regex_Exact_Absent(string pathAndQuery, string server) =>
         Assert.Equal(server, await ServerAsync(pathAndQuery));
+
+    [Fact]
+    public async Task HeaderPresent_QueryPrefix_AndAHostWithItsPort()
+    {
+        Assert.Equal("b4", await ServerAsync("/trace", headers: ("X-Trace-Id", "abc")));
+        Assert.Equal("b1", await ServerAsync("/trace"));
+        Assert.Equal("b5", await ServerAsync("/docs?lang=en-GB"));
+        Assert.Equal("b1", await ServerAsync("/docs?lang=fr"));
+        Assert.Equal("b3", await ServerAsync("/x", host: "ports.example.com:8080"));
+        Assert.Equal("b1", await ServerAsync("/x", host: "ports.example.com:9090"));
+    }
 
     [Fact]
     public async Task Priority_BeatsSpecificity_AndMoreConditions_BeatFewer()
