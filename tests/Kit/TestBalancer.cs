@@ -48,20 +48,20 @@ public sealed class TestBalancer : IAsyncDisposable
     public Task<ControlPlaneClient> ConnectControlPlaneAsync(System.Net.IPAddress? from = null) => ControlPlaneClient.ConnectAsync(ControlPlane, from);
 
     /// <summary>A client of the proxy whose connections come from the address <paramref name="from"/> (127.0.0.2, ...).</summary>
-    public HttpClient ClientFrom(System.Net.IPAddress from)
+    public HttpClient ClientFrom(System.Net.IPAddress from) =>
+        new(HandlerFrom(from), disposeHandler: true) { BaseAddress = Running.ProxyUri, Timeout = TimeSpan.FromSeconds(60) };
+
+    /// <summary>A handler whose connections go to the proxy from the address <paramref name="from"/> (for HttpClient and ClientWebSocket alike).</summary>
+    public SocketsHttpHandler HandlerFrom(System.Net.IPAddress from) => new()
     {
-        var handler = new SocketsHttpHandler
+        ConnectCallback = async (context, cancellationToken) =>
         {
-            ConnectCallback = async (context, cancellationToken) =>
-            {
-                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
-                socket.Bind(new System.Net.IPEndPoint(from, 0));
-                await socket.ConnectAsync(Running.ProxyEndpoint, cancellationToken);
-                return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
-            },
-        };
-        return new HttpClient(handler, disposeHandler: true) { BaseAddress = Running.ProxyUri, Timeout = TimeSpan.FromSeconds(60) };
-    }
+            var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
+            socket.Bind(new System.Net.IPEndPoint(from, 0));
+            await socket.ConnectAsync(Running.ProxyEndpoint, cancellationToken);
+            return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+        },
+    };
 
     /// <summary>GETs through the proxy from the client address <paramref name="from"/>; status and the answering backend, if any.</summary>
     public async Task<(System.Net.HttpStatusCode Status, string? Server)> GetFromAsync(System.Net.IPAddress from, string path)

@@ -175,6 +175,7 @@ internal sealed partial class RoutingConfigProvider(BalancerOptions options, ISe
     private CompiledPool CompilePool(PoolSnapshot pool)
     {
         var restrictions = PoolRestrictions.Build(pool);
+        var tries = new TrySettings(pool.Settings.Retries ?? options.Retries, pool.Settings.ResponseHeadersTimeout ?? options.Proxy.ResponseHeadersTimeout);
         var cluster = new ClusterConfig
         {
             ClusterId = pool.Name,
@@ -193,7 +194,7 @@ internal sealed partial class RoutingConfigProvider(BalancerOptions options, ISe
                 VersionPolicy = pool.Settings.BackendProtocol == BackendProtocol.Auto ? null : HttpVersionPolicy.RequestVersionExact,
             },
             SessionAffinity = Affinity(pool.Settings.Persistence),
-            Metadata = Metadata(pool, restrictions is not null),
+            Metadata = Metadata(pool, restrictions is not null, tries),
             Destinations = pool.Backends.ToDictionary(b => b.Address, b => _destinations.GetValue(b, Destination), StringComparer.OrdinalIgnoreCase),
         };
         if (restrictions is not null)
@@ -201,7 +202,7 @@ internal sealed partial class RoutingConfigProvider(BalancerOptions options, ISe
             PoolRestrictions.Attach(cluster, restrictions);
         }
 
-        TrySettings.Attach(cluster, Tries(pool));
+        TrySettings.Attach(cluster, tries);
 
         return new CompiledPool(cluster);
     }
@@ -299,14 +300,11 @@ internal sealed partial class RoutingConfigProvider(BalancerOptions options, ISe
         },
     };
 
-    private TrySettings Tries(PoolSnapshot pool) =>
-        new(pool.Settings.Retries ?? options.Retries, pool.Settings.ResponseHeadersTimeout ?? options.Proxy.ResponseHeadersTimeout);
-
-    private Dictionary<string, string> Metadata(PoolSnapshot pool, bool restricted)
+    private static Dictionary<string, string> Metadata(PoolSnapshot pool, bool restricted, TrySettings tries)
     {
         var metadata = new Dictionary<string, string>
         {
-            [TrySettings.MetadataKey] = Tries(pool).Canonical,
+            [TrySettings.MetadataKey] = tries.Canonical,
             [ConsistentHashPolicy.KeyMetadata] = pool.Settings.HashKey.ToString(),
             [ConsistentHashPolicy.VirtualNodesMetadata] = pool.Settings.VirtualNodes.ToString(CultureInfo.InvariantCulture),
         };

@@ -41,15 +41,10 @@ public sealed class PersistenceTests(ITestOutputHelper output)
         {{TestBalancer.BackendsYaml(backends.All)}}
         """;
 
+    public static TheoryData<string> Algorithms => [.. Balancer.LoadBalancing.AlgorithmNames.All];
+
     [Theory]
-    [InlineData("round-robin")]
-    [InlineData("weighted-round-robin")]
-    [InlineData("least-connections")]
-    [InlineData("weighted-least-connections")]
-    [InlineData("power-of-two")]
-    [InlineData("random")]
-    [InlineData("ip-hash")]
-    [InlineData("consistent-hash")]
+    [MemberData(nameof(Algorithms))]
     public async Task ACookie_KeepsAClientOnItsBackend_WhateverTheAlgorithm(string algorithm)
     {
         await using var backends = await Backends.StartAsync(3);

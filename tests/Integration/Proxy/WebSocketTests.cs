@@ -24,17 +24,7 @@ public sealed class WebSocketTests(ITestOutputHelper output)
             socket.Options.SetRequestHeader("Cookie", cookie);
         }
 
-        var handler = new SocketsHttpHandler
-        {
-            ConnectCallback = async (context, cancellationToken) =>
-            {
-                var s = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
-                s.Bind(new IPEndPoint(from ?? IPAddress.Loopback, 0));
-                await s.ConnectAsync(lb.Running.ProxyEndpoint, cancellationToken);
-                return new System.Net.Sockets.NetworkStream(s, ownsSocket: true);
-            },
-        };
-        using var invoker = new HttpMessageInvoker(handler);
+        using var invoker = new HttpMessageInvoker(lb.HandlerFrom(from ?? IPAddress.Loopback));
         await socket.ConnectAsync(new Uri($"ws://127.0.0.1:{lb.Running.ProxyEndpoint.Port}/ws"), invoker, CancellationToken.None);
         return (socket, socket.HttpResponseHeaders!["X-Backend"].Single());
     }
@@ -48,15 +38,10 @@ public sealed class WebSocketTests(ITestOutputHelper output)
         return Encoding.UTF8.GetString(buffer, 0, received.Count);
     }
 
+    public static TheoryData<string> Algorithms => [.. Balancer.LoadBalancing.AlgorithmNames.All];
+
     [Theory]
-    [InlineData("round-robin")]
-    [InlineData("weighted-round-robin")]
-    [InlineData("least-connections")]
-    [InlineData("weighted-least-connections")]
-    [InlineData("power-of-two")]
-    [InlineData("random")]
-    [InlineData("ip-hash")]
-    [InlineData("consistent-hash")]
+    [MemberData(nameof(Algorithms))]
     public async Task WebSockets_AreProxied_ThroughEveryAlgorithm_AndCounted(string algorithm)
     {
         await using var backends = await Backends.StartAsync(2);
