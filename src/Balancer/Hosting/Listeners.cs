@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text.RegularExpressions;
 using Balancer.Configuration;
 using Microsoft.AspNetCore.Connections.Features;
-using Microsoft.AspNetCore.Routing.Matching;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 namespace Balancer.Hosting;
@@ -58,28 +57,4 @@ internal static partial class Listeners
 
     [GeneratedRegex(@"://(?<host>\[[^\]]+\]|[^:/\s]+):(?<port>\d+)")]
     private static partial Regex BoundUrl();
-}
-
-/// <summary>Invalidates candidate endpoints that belong to another listener.</summary>
-internal sealed class ListenerMatcherPolicy : MatcherPolicy, IEndpointSelectorPolicy
-{
-    public override int Order => 0;
-
-    public bool AppliesToEndpoints(IReadOnlyList<Endpoint> endpoints) =>
-        endpoints.Any(e => e.Metadata.GetMetadata<ListenerMetadata>() is not null);
-
-    public Task ApplyAsync(HttpContext httpContext, CandidateSet candidates)
-    {
-        var listener = Listeners.Of(httpContext);
-        for (var i = 0; i < candidates.Count; i++)
-        {
-            var owner = candidates[i].Endpoint.Metadata.GetMetadata<ListenerMetadata>();
-            if (owner is not null && owner.Kind != listener)
-            {
-                candidates.SetValidity(i, false);
-            }
-        }
-
-        return Task.CompletedTask;
-    }
 }

@@ -13,6 +13,9 @@ internal sealed class ResponseByteCounter(IHttpResponseBodyFeature inner) : Stre
 {
     private CountingPipeWriter? _writer;
 
+    /// <summary>The server's feature this one stands in for.</summary>
+    public IHttpResponseBodyFeature Inner => inner;
+
     /// <summary>Bytes written so far, before any compression or chunked framing by the server.</summary>
     public long Bytes { get; private set; }
 

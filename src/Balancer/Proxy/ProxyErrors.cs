@@ -8,19 +8,19 @@ namespace Balancer.Proxy;
 /// Turns YARP's bare error statuses into answers a client can act on: 503 with <c>Retry-After</c> when no
 /// backend is available, and a one-line body saying what happened for 502, 503 and 504. A 502 or 504 that reaches the
 /// client is logged in one line, with the reason and without a stack trace (YARP's own 2 KB report of it is filtered).
+/// Called by <see cref="RetryStep"/> once the tries are over.
 /// </summary>
 internal sealed partial class ProxyErrors(BalancerOptions options, ILogger<ProxyErrors> logger)
 {
     private readonly string _retryAfter = Math.Max(1, (int)Math.Ceiling(options.Proxy.RetryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
 
-    public async Task InvokeAsync(HttpContext context, RequestDelegate next)
+    /// <summary>Once the tries are over: the answer to an error status that nothing has written a body for yet.</summary>
+    public Task AnswerAsync(HttpContext context)
     {
-        await next(context).ConfigureAwait(false);
-
         var error = context.Features.Get<IForwarderErrorFeature>()?.Error;
         if (error is null or ForwarderError.None || context.Response.HasStarted)
         {
-            return;
+            return Task.CompletedTask;
         }
 
         string? message = context.Response.StatusCode switch
@@ -32,7 +32,7 @@ internal sealed partial class ProxyErrors(BalancerOptions options, ILogger<Proxy
         };
         if (message is null)
         {
-            return;
+            return Task.CompletedTask;
         }
 
         if (error == ForwarderError.NoAvailableDestinations)
@@ -47,7 +47,7 @@ internal sealed partial class ProxyErrors(BalancerOptions options, ILogger<Proxy
         }
 
         context.Response.ContentType = "text/plain; charset=utf-8";
-        await context.Response.WriteAsync($"{context.Response.StatusCode} {message}\n", context.RequestAborted).ConfigureAwait(false);
+        return context.Response.WriteAsync($"{context.Response.StatusCode} {message}\n", context.RequestAborted);
     }
 
     [LoggerMessage(EventId = 6002, Level = LogLevel.Warning, Message = "{Method} {Path}: answered {Status}, {Backend} failed: {Reason}")]

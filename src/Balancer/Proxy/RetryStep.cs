@@ -4,6 +4,7 @@ using Balancer.Configuration;
 using Balancer.Explain;
 using Balancer.Observability;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.ObjectPool;
 using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Model;
 
@@ -18,12 +19,18 @@ namespace Balancer.Proxy;
 /// waits at most <c>proxy.response-headers-timeout</c> for response headers; the last try that runs out answers 504.
 /// The client sees nothing of retries but the result (the access log and metrics count them).
 /// </summary>
-internal sealed partial class RetryStep(BalancerOptions options, TimeProvider time, Random random, ILogger<RetryStep> logger, BalancerMetrics metrics, TrafficStats stats)
+internal sealed partial class RetryStep(BalancerOptions options, TimeProvider time, Random random, ILogger<RetryStep> logger, BalancerMetrics metrics, TrafficStats stats, ProxyErrors errors, RequestRecorder recorder)
 {
     private static readonly ConditionalWeakTable<ClusterState, RetryBudget> Budgets = [];
     private readonly bool _explain = options.Observability.Explain is not null;
 
-    public async Task InvokeAsync(HttpContext context, RequestDelegate next)
+    /// <summary>
+    /// The tries' timeout sources, reused (YARP does the same with its own): a source is handed back once its try is
+    /// over and nothing holds its token, and only if it never fired.
+    /// </summary>
+    private readonly DefaultObjectPool<CancellationTokenSource> _timeouts = new(new TimeoutPolicy(time), maximumRetained: 4096);
+
+    public Task InvokeAsync(HttpContext context, RequestDelegate next)
     {
         var proxy = context.GetReverseProxyFeature();
         var cluster = proxy.Route.Cluster!;
@@ -36,105 +43,166 @@ internal sealed partial class RetryStep(BalancerOptions options, TimeProvider ti
         }
 
         budget.RecordRequest();
-        var attempt = new AttemptFeature { Settings = retries, Budget = budget, Trace = _explain ? context.Features.Get<DecisionTrace>() : null };
-        context.Features.Set(attempt);
-        var request = context.Request;
-        var idempotent = retries.Methods.Contains(request.Method);
-        var resendable = PrepareBody(context, retries.MaxBufferedBody);
-        var client = context.RequestAborted;
-        var candidates = proxy.AvailableDestinations;
-        List<DestinationState>? tried = null;
-        var granted = false; // this try is a retry the budget granted: give it back when the try is over
-        for (attempt.Number = 1; ; attempt.Number++)
+        var attempt = context.Features.Get<AttemptFeature>();
+        if (attempt is null)
         {
-            var retrying = granted;
-            granted = false;
-            var more = attempt.Number < retries.Attempts && resendable && candidates.Count - (tried?.Count ?? 0) > 1;
-            attempt.StatusRetryAllowed = more && idempotent;
-            attempt.Candidates = proxy.AvailableDestinations;
-            attempt.Untried = candidates.Count - (tried?.Count ?? 0);
-            using var perTry = new CancellationTokenSource(settings.ResponseHeadersTimeout, time);
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(client, perTry.Token);
-            attempt.StartTry(perTry, client);
-            context.RequestAborted = linked.Token;
-            proxy.ProxiedDestination = null;
-            var started = time.GetTimestamp();
-            using var span = Tracing.Source.StartActivity(Tracing.TrySpan);
-            try
-            {
-                await next(context).ConfigureAwait(false);
-            }
-            finally
-            {
-                context.RequestAborted = client;
-                attempt.EndTry();
-                if (retrying)
-                {
-                    budget.Done();
-                }
-
-                Record(context, attempt, cluster, proxy.ProxiedDestination, time.GetElapsedTime(started), span);
-            }
-
-            var trace = attempt.Trace;
-
-            var heldBack = attempt.HeldBackStatus is not null; // the response transform was granted a retry for it
-            if (attempt.BudgetRefused)
-            {
-                metrics.BudgetRefusal(cluster.ClusterId); // the status went to the client, so nothing below runs
-                trace?.Note($"try {attempt.Number} was worth a retry, but the pool's retry budget refused it");
-            }
-
-            if (client.IsCancellationRequested || context.Response.HasStarted)
-            {
-                if (heldBack)
-                {
-                    budget.Done();
-                }
-
-                return;
-            }
-
-            var retryable = heldBack || (more && Retryable(context, attempt, idempotent));
-            var retry = heldBack || (retryable && budget.TryTake());
-            if (retryable && !retry)
-            {
-                metrics.BudgetRefusal(cluster.ClusterId);
-                trace?.Note($"try {attempt.Number} was worth a retry, but the pool's retry budget refused it");
-            }
-
-            if (!retry)
-            {
-                if (trace is not null && !retryable && proxy.ProxiedDestination is not null && Failed(context, attempt))
-                {
-                    trace.Note($"try {attempt.Number} failed and was not retried: {WhyNot(attempt, retries, idempotent, resendable, request.Method)}");
-                }
-
-                if (attempt.TimedOut)
-                {
-                    context.Response.Clear();
-                    context.Response.StatusCode = StatusCodes.Status504GatewayTimeout;
-                    context.Features.Set<IForwarderErrorFeature>(new ProxyErrorFeature(ForwarderError.RequestTimedOut));
-                }
-
-                return;
-            }
-
-            granted = true;
-            var failed = proxy.ProxiedDestination;
-            metrics.Retry(cluster.ClusterId, RetryReason(context, attempt));
-            (tried ??= []).Add(failed!);
-            trace?.Retried(Why(context, attempt));
-            LogRetry(logger, context.Request.Method, context.Request.Path.Value ?? "/", failed?.Model.Config.Address ?? "?", Why(context, attempt), attempt.Number + 1);
-            context.Response.Clear();
-            context.Features.Set<IForwarderErrorFeature>(null);
-            if (request.Body.CanSeek)
-            {
-                request.Body.Position = 0;
-            }
-
-            proxy.AvailableDestinations = Next(candidates, tried); // a DestinationState is a list of one: itself
+            attempt = new AttemptFeature { Started = time.GetTimestamp() }; // recorded by whoever put this pipeline together
+            context.Features.Set(attempt);
+            attempt.RecorderClaims();
         }
+
+        attempt.Settings = retries;
+        attempt.Budget = budget;
+        attempt.Trace = _explain ? context.Features.Get<DecisionTrace>() : null;
+        attempt.Idempotent = retries.Methods.Contains(context.Request.Method);
+        attempt.Resendable = PrepareBody(context, retries.MaxBufferedBody);
+        attempt.FirstCandidates = proxy.AvailableDestinations;
+        return TriesAsync(context, next, attempt, settings.ResponseHeadersTimeout, attempt.TriesClaim());
+    }
+
+    /// <summary>The tries, one after another; then the answer to an error; then, when it was handed over, the request's record.</summary>
+    private async Task TriesAsync(HttpContext context, RequestDelegate next, AttemptFeature attempt, TimeSpan timeout, bool records)
+    {
+        var threw = true;
+        try
+        {
+            do
+            {
+                StartTry(context, attempt, timeout);
+                try
+                {
+                    await next(context).ConfigureAwait(false);
+                }
+                finally
+                {
+                    EndTry(context, attempt);
+                }
+            }
+            while (GoesElsewhere(context, attempt));
+
+            await errors.AnswerAsync(context).ConfigureAwait(false);
+            threw = false;
+        }
+        finally
+        {
+            if (records)
+            {
+                recorder.Record(context, attempt, threw);
+            }
+        }
+    }
+
+    private void StartTry(HttpContext context, AttemptFeature attempt, TimeSpan timeout)
+    {
+        var proxy = context.GetReverseProxyFeature();
+        attempt.Number++;
+        var untried = attempt.FirstCandidates.Count - (attempt.Tried?.Count ?? 0);
+        var more = attempt.Number < attempt.Settings.Attempts && attempt.Resendable && untried > 1;
+        attempt.StatusRetryAllowed = more && attempt.Idempotent;
+        attempt.Candidates = proxy.AvailableDestinations;
+        attempt.Untried = untried;
+        var perTry = _timeouts.Get();
+        perTry.CancelAfter(timeout);
+        context.RequestAborted = attempt.StartTry(perTry, context.RequestAborted);
+        proxy.ProxiedDestination = null;
+        attempt.TryStarted = time.GetTimestamp();
+        attempt.Span = Tracing.Source.StartActivity(Tracing.TrySpan);
+    }
+
+    private void EndTry(HttpContext context, AttemptFeature attempt)
+    {
+        context.RequestAborted = attempt.Client;
+        if (attempt.EndTry() is { } perTry)
+        {
+            if (perTry.TryReset())
+            {
+                _timeouts.Return(perTry);
+            }
+            else
+            {
+                perTry.Dispose(); // it fired: a source that was cancelled cannot be used again
+            }
+        }
+
+        if (attempt.Granted)
+        {
+            attempt.Granted = false;
+            attempt.Budget.Done(); // this try was a retry the budget granted
+        }
+
+        var span = attempt.Span;
+        attempt.Span = null;
+        var proxy = context.GetReverseProxyFeature();
+        Record(context, attempt, proxy.Route.Cluster!, proxy.ProxiedDestination, time.GetElapsedTime(attempt.TryStarted), span);
+        span?.Dispose();
+    }
+
+    /// <summary>After a try: whether the request goes to another backend (and if so, makes it ready to); otherwise settles its answer.</summary>
+    private bool GoesElsewhere(HttpContext context, AttemptFeature attempt)
+    {
+        var proxy = context.GetReverseProxyFeature();
+        var cluster = proxy.Route.Cluster!;
+        var budget = attempt.Budget;
+        var trace = attempt.Trace;
+        var heldBack = attempt.HeldBackStatus is not null; // the response transform was granted a retry for it
+        if (attempt.BudgetRefused)
+        {
+            metrics.BudgetRefusal(cluster.ClusterId); // the status went to the client, so nothing below runs
+            trace?.Note($"try {attempt.Number} was worth a retry, but the pool's retry budget refused it");
+        }
+
+        if (attempt.Client.IsCancellationRequested || context.Response.HasStarted)
+        {
+            if (heldBack)
+            {
+                budget.Done();
+            }
+
+            return false;
+        }
+
+        var more = attempt.Number < attempt.Settings.Attempts && attempt.Resendable && attempt.Untried > 1;
+        var retryable = heldBack || (more && Retryable(context, attempt, attempt.Idempotent));
+        var retry = heldBack || (retryable && budget.TryTake());
+        if (retryable && !retry)
+        {
+            metrics.BudgetRefusal(cluster.ClusterId);
+            trace?.Note($"try {attempt.Number} was worth a retry, but the pool's retry budget refused it");
+        }
+
+        if (!retry)
+        {
+            if (trace is not null && !retryable && proxy.ProxiedDestination is not null && Failed(context, attempt))
+            {
+                trace.Note($"try {attempt.Number} failed and was not retried: {WhyNot(attempt, attempt.Settings, attempt.Idempotent, attempt.Resendable, context.Request.Method)}");
+            }
+
+            if (attempt.TimedOut)
+            {
+                context.Response.Clear();
+                context.Response.StatusCode = StatusCodes.Status504GatewayTimeout;
+                context.Features.Set<IForwarderErrorFeature>(new ProxyErrorFeature(ForwarderError.RequestTimedOut));
+            }
+
+            return false;
+        }
+
+        attempt.Granted = true;
+        var failed = proxy.ProxiedDestination;
+        metrics.Retry(cluster.ClusterId, RetryReason(context, attempt));
+        var tried = attempt.Tried ??= [];
+        tried.Add(failed!);
+        trace?.Retried(Why(context, attempt));
+        LogRetry(logger, context.Request.Method, context.Request.Path.Value ?? "/", failed?.Model.Config.Address ?? "?", Why(context, attempt), attempt.Number + 1);
+        context.Response.Clear();
+        context.Features.Set<IForwarderErrorFeature>(null);
+        if (context.Request.Body.CanSeek)
+        {
+            context.Request.Body.Position = 0;
+        }
+
+        proxy.AvailableDestinations = Next(attempt.FirstCandidates, tried); // a DestinationState is a list of one: itself
+        return true;
     }
 
     /// <summary>Whether a try that failed without an answer may be sent again.</summary>
