@@ -44,6 +44,11 @@ internal sealed partial class OutlierDetector(BalancerOptions options, IClusterD
         var tracked = States.GetValue(destination, static _ => new Tracked());
         if (failure is null)
         {
+            if (tracked.State.Quiet)
+            {
+                return; // the common case: a healthy backend answered; nothing to reset
+            }
+
             lock (tracked)
             {
                 tracked.State.RecordSuccess(settings, time.GetUtcNow());

@@ -55,6 +55,12 @@ public sealed class OutlierState
         return duration;
     }
 
+    /// <summary>
+    /// A success would change nothing (no failures in a row, no probation, no past ejections to forget): the request path
+    /// checks this without a lock, and takes one only when there is something to record.
+    /// </summary>
+    public bool Quiet => _streak == 0 && !_probation && Ejections == 0 && !Ejected;
+
     public void RecordSuccess(OutlierDetectionOptions options, DateTimeOffset now)
     {
         if (Ejected)
