@@ -82,8 +82,11 @@ public sealed record ObservabilityOptions
     /// <summary>Serve <c>GET /metrics</c> (Prometheus) on the admin listener and record the metrics behind it.</summary>
     public bool Metrics { get; init; } = true;
 
-    /// <summary>Also HttpClient's per-request instruments (about 200 bytes a try); its connection instruments are always on.</summary>
+    /// <summary>Also HttpClient's per-request instruments (about 200 bytes a try, and its open-connections gauge, which changes twice a try).</summary>
     public bool HttpClientRequestMetrics { get; init; }
+
+    /// <summary>Also ASP.NET Core's per-request counters (active requests, routing match attempts); its request-duration histogram is always on.</summary>
+    public bool AspNetCoreRequestMetrics { get; init; }
 
     /// <summary>Console logs as one JSON object per line (the built-in JSON console formatter) instead of text.</summary>
     public bool JsonLogs { get; init; }

@@ -331,6 +331,7 @@ public static partial class ConfigLoader
         {
             Metrics = observability.Value("metrics", true, ValueParsers.Bool),
             HttpClientRequestMetrics = observability.Value("http-client-request-metrics", false, ValueParsers.Bool),
+            AspNetCoreRequestMetrics = observability.Value("aspnetcore-request-metrics", false, ValueParsers.Bool),
             JsonLogs = observability.Section("logs").Value("format", false, ValueParsers.OneOf(LogFormats)),
             LogLevels = ReadLogLevels(observability.Section("logs").Section("levels")),
             Tracing = ReadTracing(observability.Section("tracing")),

@@ -57,7 +57,7 @@ internal sealed class ExplainStep(
         var request = context.Request;
         var client = ClientAddress.Resolve(context, options.Proxy.TrustedProxies);
         var trace = new DecisionTrace(request.Method, request.Path.Value ?? "/", client?.ToString(), time.GetUtcNow());
-        log.Add(trace, Activity.Current?.TraceId.ToHexString() ?? ActivityTraceId.CreateRandom().ToHexString());
+        log.Add(trace, TraceParent.TraceIdOf(context) ?? ActivityTraceId.CreateRandom().ToHexString());
         context.Features.Set(trace);
         context.Response.OnStarting(static state =>
         {

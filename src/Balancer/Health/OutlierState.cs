@@ -59,7 +59,7 @@ public sealed class OutlierState
     /// A success would change nothing (no failures in a row, no probation, no past ejections to forget): the request path
     /// checks this without a lock, and takes one only when there is something to record.
     /// </summary>
-    public bool Quiet => _streak == 0 && !_probation && Ejections == 0 && !Ejected;
+    public bool Quiet => Volatile.Read(ref _streak) == 0 && !Volatile.Read(ref _probation) && Ejections == 0 && !Ejected; // the first read orders the rest
 
     public void RecordSuccess(OutlierDetectionOptions options, DateTimeOffset now)
     {

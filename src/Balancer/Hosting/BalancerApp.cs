@@ -220,7 +220,7 @@ public static partial class BalancerApp
         services.AddSingleton(sp => new SlowStart(options.Proxy.SlowStart, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<EventFeed>(), starting: true));
         services.AddSingleton<OutlierDetector>();
         services.AddSingleton<IPassiveHealthCheckPolicy>(sp => sp.GetRequiredService<OutlierDetector>());
-        services.AddSingleton(sp => new RetryStep(options, sp.GetRequiredService<TimeProvider>(), Random.Shared, sp.GetRequiredService<ILogger<RetryStep>>(), sp.GetRequiredService<BalancerMetrics>(), sp.GetRequiredService<TrafficStats>(), sp.GetRequiredService<ProxyErrors>(), sp.GetRequiredService<RequestRecorder>()));
+        services.AddSingleton(sp => new RetryStep(options, sp.GetRequiredService<TimeProvider>(), Random.Shared, sp.GetRequiredService<ILogger<RetryStep>>(), sp.GetRequiredService<BalancerMetrics>(), sp.GetRequiredService<TrafficStats>(), sp.GetRequiredService<ProxyErrors>(), sp.GetRequiredService<RequestRecorder>(), recordsRequests: !sp.GetRequiredService<CacheStep>().Any));
         services.AddSingleton(sp => new SlowStartStep(sp.GetRequiredService<SlowStart>(), Random.Shared));
         services.AddSingleton<ConcurrencyLimitStep>();
         services.AddSingleton<ControlPlaneHandler>();
@@ -389,9 +389,8 @@ public static partial class BalancerApp
         logging.AddFilter("Microsoft", options.Debug ? LogLevel.Information : LogLevel.Warning);
         // ASP.NET Core starts an Activity and a log scope for every request while this category is enabled at any level
         // (and HttpClient a child Activity for every try), though all it logs is "request starting/finished" at
-        // Information: 1.3 KB per request. Off, unless debugging, or a JSON access log shows each request's trace id.
-        var traceIds = options.AccessLogsPath.Length > 0 && options.Observability.AccessLog.Format == AccessLogFormat.Json;
-        logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", options.Debug ? LogLevel.Information : traceIds ? LogLevel.Critical : LogLevel.None);
+        // Information: 1.3 KB per request. Off, unless debugging; trace ids come from tracing or the client (TraceParent).
+        logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", options.Debug ? LogLevel.Information : LogLevel.None);
         // Every failed probe is logged with a stack trace at every interval; health state is shown by the admin API.
         logging.AddFilter("Yarp.ReverseProxy.Health.ActiveHealthCheckMonitor", options.Debug ? LogLevel.Warning : LogLevel.Error);
         // A failed try is a Warning with a 2 KB stack trace there, retried or not; ours say it in one line (ProxyErrors, RetryStep).

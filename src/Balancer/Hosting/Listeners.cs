@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Net;
 using System.Text.RegularExpressions;
 using Balancer.Configuration;
 using Microsoft.AspNetCore.Connections.Features;
@@ -25,10 +26,20 @@ internal static partial class Listeners
 {
     private const string ItemKey = "lb.listener";
 
+    /// <summary>
+    /// Tags the listener's connections; and where it listens on both IPv6 and IPv4 (the default <c>*</c>), gives an IPv4
+    /// client its IPv4 address once per connection, rather than every request mapping <c>::ffff:a.b.c.d</c> back (and
+    /// making a new address and its text each time).
+    /// </summary>
     public static void Tag(ListenOptions listen, ListenerKind kind) =>
         listen.Use(next => connection =>
         {
             connection.Items[ItemKey] = kind;
+            if (connection.RemoteEndPoint is IPEndPoint { Address.IsIPv4MappedToIPv6: true } mapped)
+            {
+                connection.RemoteEndPoint = new IPEndPoint(mapped.Address.MapToIPv4(), mapped.Port);
+            }
+
             return next(connection);
         });
 

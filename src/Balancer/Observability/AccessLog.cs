@@ -22,7 +22,12 @@ internal sealed partial class AccessLog : IHostedLifecycleService
     private readonly AccessLogOptions _options;
     private readonly ILogger<AccessLog> _logger;
     private readonly TimeProvider _time;
+    /// <summary>How long a line may wait in the file's buffer before it is written.</summary>
+    public static readonly TimeSpan FlushEvery = TimeSpan.FromMilliseconds(200);
+
     private long _dropped;
+    private bool _unflushed;
+    private ITimer? _flusher;
     private Task _writer = Task.CompletedTask;
 
     public AccessLog(BalancerOptions options, ILogger<AccessLog> logger, TimeProvider time)
@@ -57,6 +62,20 @@ internal sealed partial class AccessLog : IHostedLifecycleService
         if (Enabled)
         {
             _writer = Task.Run(WriteAsync, CancellationToken.None);
+            // A line reaches the file within FlushEvery; flushing every batch instead would cost each request a write
+            // to the file whenever requests come one at a time.
+            _flusher = _time.CreateTimer(
+                static state =>
+                {
+                    var log = (AccessLog)state!;
+                    if (Volatile.Read(ref log._unflushed))
+                    {
+                        log._queue.Writer.TryWrite(default);
+                    }
+                },
+                this,
+                FlushEvery,
+                FlushEvery);
         }
 
         return Task.CompletedTask;
@@ -66,6 +85,7 @@ internal sealed partial class AccessLog : IHostedLifecycleService
     {
         // Called once the server has stopped, however the shutdown went (the host's token may have run out already):
         // the lines of the last requests still get their own few seconds to reach the file.
+        _flusher?.Dispose();
         _queue.Writer.TryComplete();
         try
         {
@@ -86,9 +106,10 @@ internal sealed partial class AccessLog : IHostedLifecycleService
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     /// <summary>
-    /// The writer: formats and appends entries until the queue is closed. A write that fails (a full disk, a file that
-    /// cannot be opened) is logged once, with the reason; the entries it held are counted as dropped, and the file is
-    /// opened again a second later, so logging resumes by itself when the cause goes away.
+    /// The writer: formats and appends entries until the queue is closed, flushing the file's buffer when the flush timer
+    /// says so (<see cref="FlushEvery"/>), when the buffer fills, and at the end. A write that fails (a full disk, a file
+    /// that cannot be opened) is logged once, with the reason; the entries not yet flushed are counted as dropped, and the
+    /// file is opened again a second later, so logging resumes by itself when the cause goes away.
     /// </summary>
     private async Task WriteAsync()
     {
@@ -97,33 +118,48 @@ internal sealed partial class AccessLog : IHostedLifecycleService
         var line = new ArrayBufferWriter<byte>(1024);
         var reportedDrops = 0L;
         var failing = false;
+        var unflushed = 0L;
         AccessLogFile? file = null;
         try
         {
             while (await _queue.Reader.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
             {
-                var pending = 0L;
                 try
                 {
                     file ??= new AccessLogFile(path, _options.Rotation, _time);
+                    var flush = false;
                     while (_queue.Reader.TryRead(out var entry))
                     {
-                        pending++;
+                        if (IsFlushMarker(entry))
+                        {
+                            flush = true;
+                            continue;
+                        }
+
+                        unflushed++;
                         line.ResetWrittenCount();
                         formatter.Format(entry, line);
                         await file.WriteAsync(line.WrittenMemory).ConfigureAwait(false);
                     }
 
-                    await file.FlushAsync().ConfigureAwait(false);
-                    if (failing)
+                    Volatile.Write(ref _unflushed, unflushed > 0);
+                    if (flush && unflushed > 0)
                     {
-                        failing = false;
-                        LogResumed(_logger, path);
+                        await file.FlushAsync().ConfigureAwait(false);
+                        unflushed = 0;
+                        Volatile.Write(ref _unflushed, false);
+                        if (failing)
+                        {
+                            failing = false;
+                            LogResumed(_logger, path);
+                        }
                     }
                 }
                 catch (Exception e) when (e is not OutOfMemoryException)
                 {
-                    Interlocked.Add(ref _dropped, pending);
+                    Interlocked.Add(ref _dropped, unflushed);
+                    unflushed = 0;
+                    Volatile.Write(ref _unflushed, false);
                     if (!failing)
                     {
                         failing = true;
@@ -148,6 +184,9 @@ internal sealed partial class AccessLog : IHostedLifecycleService
             await CloseQuietlyAsync(file).ConfigureAwait(false);
         }
     }
+
+    /// <summary>The flush timer's entry: a request always has a method.</summary>
+    private static bool IsFlushMarker(in AccessLogEntry entry) => entry.Method is null;
 
     /// <summary>Closes a file whose buffer may no longer be writable: what it still held is lost, and was counted.</summary>
     private static async Task<AccessLogFile?> CloseQuietlyAsync(AccessLogFile? file)

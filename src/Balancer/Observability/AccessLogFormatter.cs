@@ -52,15 +52,13 @@ internal sealed class AccessLogFormatter(AccessLogFormat format) : IDisposable
     /// <summary><c>time client "METHOD path?query PROTOCOL" status duration_ms pool backend retries "user-agent"</c></summary>
     private static void AppendBalancer(StringBuilder line, in AccessLogEntry e)
     {
+        // Interpolated appends format each value straight into the builder: no string per field.
         var c = CultureInfo.InvariantCulture;
-        line.Append(e.Time.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", c)).Append(' ')
-            .Append(e.Client?.ToString() ?? "-").Append(' ');
+        line.Append(c, $"{e.Time.UtcDateTime:yyyy-MM-dd'T'HH:mm:ss.fff'Z'} ");
+        AppendClient(line, e.Client);
+        line.Append(' ');
         AppendRequestLine(line, e);
-        line.Append(' ').Append(e.Status.ToString(c)).Append(' ')
-            .Append(Milliseconds(e.Duration)).Append(' ')
-            .Append(e.Pool ?? "-").Append(' ')
-            .Append(e.Backend ?? "-").Append(' ')
-            .Append(e.Retries.ToString(c)).Append(' ');
+        line.Append(c, $" {e.Status} {e.Duration.TotalMilliseconds:0.###} {e.Pool ?? "-"} {e.Backend ?? "-"} {e.Retries} ");
         AppendQuoted(line, e.UserAgent);
         line.Append('\n');
     }
@@ -69,14 +67,33 @@ internal sealed class AccessLogFormatter(AccessLogFormat format) : IDisposable
     private static void AppendCombined(StringBuilder line, in AccessLogEntry e)
     {
         var c = CultureInfo.InvariantCulture;
-        line.Append(e.Client?.ToString() ?? "-").Append(" - - [")
-            .Append(e.Time.UtcDateTime.ToString("dd'/'MMM'/'yyyy':'HH':'mm':'ss '+0000'", c)).Append("] ");
+        AppendClient(line, e.Client);
+        line.Append(c, $" - - [{e.Time.UtcDateTime:dd'/'MMM'/'yyyy':'HH':'mm':'ss '+0000'}] ");
         AppendRequestLine(line, e);
-        line.Append(' ').Append(e.Status.ToString(c)).Append(' ').Append(e.BytesSent.ToString(c)).Append(' ');
+        line.Append(c, $" {e.Status} {e.BytesSent} ");
         AppendQuoted(line, e.Referer);
         line.Append(' ');
         AppendQuoted(line, e.UserAgent);
         line.Append('\n');
+    }
+
+    private static void AppendClient(StringBuilder line, System.Net.IPAddress? client)
+    {
+        if (client is null)
+        {
+            line.Append('-');
+            return;
+        }
+
+        Span<char> text = stackalloc char[64]; // the longest IPv6 text, with a scope id, is 65 less the brackets
+        if (client.TryFormat(text, out var written))
+        {
+            line.Append(text[..written]);
+        }
+        else
+        {
+            line.Append(client.ToString());
+        }
     }
 
     private static void AppendRequestLine(StringBuilder line, in AccessLogEntry e)
@@ -135,7 +152,9 @@ internal sealed class AccessLogFormatter(AccessLogFormat format) : IDisposable
         json.WriteString("protocol", e.Protocol);
         json.WriteNumber("status", e.Status);
         json.WritePropertyName("duration_ms");
-        json.WriteRawValue(Milliseconds(e.Duration), skipInputValidation: true);
+        Span<byte> milliseconds = stackalloc byte[32];
+        _ = e.Duration.TotalMilliseconds.TryFormat(milliseconds, out var written, "0.###", CultureInfo.InvariantCulture);
+        json.WriteRawValue(milliseconds[..written], skipInputValidation: true);
         json.WriteNumber("bytes_sent", e.BytesSent);
         WriteOrNull(json, "pool", e.Pool);
         WriteOrNull(json, "backend", e.Backend);
@@ -160,5 +179,4 @@ internal sealed class AccessLogFormatter(AccessLogFormat format) : IDisposable
         }
     }
 
-    private static string Milliseconds(TimeSpan duration) => duration.TotalMilliseconds.ToString("0.###", CultureInfo.InvariantCulture);
 }

@@ -33,12 +33,21 @@ internal static class MetricsExport
     ];
 
     /// <summary>
-    /// HttpClient's instruments that record every request: with any of them on, each try to a backend allocates about
-    /// 200 bytes more (measured by bench/Allocations). <c>balancer.try.duration</c> and <c>balancer.tries</c> cover the same
-    /// ground per backend for nothing, so these are off unless <c>observability.http-client-request-metrics</c> is set.
-    /// HttpClient's connection instruments stay on.
+    /// HttpClient's instruments that record every try: with any of them on, each try to a backend allocates about 200
+    /// bytes more (measured by bench/Allocations), and its open-connections gauge changes twice a try (a connection goes
+    /// active, then idle). <c>balancer.try.duration</c>, <c>balancer.tries</c> and <c>balancer.backend.in_flight</c> cover the
+    /// same ground per backend, so these are off unless <c>observability.http-client-request-metrics</c> is set. Its
+    /// connection-duration histogram stays on.
     /// </summary>
-    internal static readonly string[] HttpClientPerRequest = ["http.client.request.duration", "http.client.request.time_in_queue", "http.client.active_requests"];
+    internal static readonly string[] HttpClientPerRequest =
+        ["http.client.request.duration", "http.client.request.time_in_queue", "http.client.active_requests", "http.client.open_connections"];
+
+    /// <summary>
+    /// ASP.NET Core's counters that change on every request (the request-duration histogram, which its dashboards are
+    /// built on, stays on): off unless <c>observability.aspnetcore-request-metrics</c> is set. Each is a lookup of its
+    /// label set in the exporter per change, on the request path.
+    /// </summary>
+    internal static readonly string[] AspNetCorePerRequest = ["http.server.active_requests", "aspnetcore.routing.match_attempts"];
 
     public static void Add(IServiceCollection services, ObservabilityOptions options)
     {
@@ -49,6 +58,7 @@ internal static class MetricsExport
             {
                 BalancerMetrics.MeterName => new MetricStreamConfiguration { CardinalityLimit = CardinalityLimit },
                 "System.Net.Http" when !options.HttpClientRequestMetrics && HttpClientPerRequest.Contains(instrument.Name) => MetricStreamConfiguration.Drop,
+                "Microsoft.AspNetCore.Hosting" or "Microsoft.AspNetCore.Routing" when !options.AspNetCoreRequestMetrics && AspNetCorePerRequest.Contains(instrument.Name) => MetricStreamConfiguration.Drop,
                 _ => null,
             })
             .AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0));

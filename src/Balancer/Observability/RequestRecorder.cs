@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Balancer.Configuration;
 using Balancer.Hosting;
 using Balancer.Proxy;
@@ -122,7 +121,7 @@ internal sealed class RequestRecorder(AccessLog log, BalancerMetrics metrics, Tr
                 retries,
                 HeaderOrNull(request.Headers.UserAgent),
                 HeaderOrNull(request.Headers.Referer),
-                log.WritesTraceIds && Activity.Current is { } activity ? activity.TraceId.ToHexString() : null));
+                log.WritesTraceIds ? TraceParent.TraceIdOf(context) : null));
         }
     }
 

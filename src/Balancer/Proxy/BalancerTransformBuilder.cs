@@ -13,7 +13,14 @@ internal sealed class BalancerTransformBuilder(ITransformBuilder yarps, Balancer
     public IReadOnlyList<Exception> ValidateCluster(ClusterConfig cluster) => yarps.ValidateCluster(cluster);
 
     public HttpTransformer Create(Action<TransformBuilderContext> action) =>
-        new BalancerTransformer(yarps.Create(action), options.Proxy.TrustedProxies, loopGuard);
+        new BalancerTransformer(
+            yarps.Create(context =>
+            {
+                context.UseDefaultForwarders = false; // ours set X-Forwarded-*, as on every route
+                action(context);
+            }),
+            options.Proxy.TrustedProxies,
+            loopGuard);
 
     public HttpTransformer Build(RouteConfig route, ClusterConfig? cluster) =>
         new BalancerTransformer(yarps.Build(route, cluster), options.Proxy.TrustedProxies, loopGuard);

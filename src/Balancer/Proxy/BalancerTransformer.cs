@@ -72,7 +72,7 @@ internal sealed class BalancerTransformer(HttpTransformer route, NetworkList tru
         ConnectionListedHeaders.RemoveFrom(proxyRequest, httpContext);
         ForwardedHeaders.Apply(httpContext, proxyRequest, trustedProxies);
         var ours = loopGuard.EntryFor(httpContext.Request.Protocol);
-        var via = ProxyHeaders.Take(proxyRequest, HeaderNames.Via);
+        var via = ProxyHeaders.Take(httpContext, proxyRequest, HeaderNames.Via);
         ProxyHeaders.Add(proxyRequest, HeaderNames.Via, via.Count == 0 ? ours : $"{string.Join(", ", via.ToArray())}, {ours}");
         var target = httpContext.Features.Get<IHttpRequestFeature>()?.RawTarget;
         if (target is not null && RequestTarget.NeedsRawForwarding(target))
@@ -81,8 +81,8 @@ internal sealed class BalancerTransformer(HttpTransformer route, NetworkList tru
             proxyRequest.RequestUri = new Uri(string.Concat(destinationPrefix.AsSpan().TrimEnd('/'), RequestTarget.PathAndQuery(target)), in AsSent);
         }
 
-        ProxyHeaders.Take(proxyRequest, ExplainStep.Header);
-        ProxyHeaders.Take(proxyRequest, ExplainStep.TokenHeader);
+        ProxyHeaders.Take(httpContext, proxyRequest, ExplainStep.Header);
+        ProxyHeaders.Take(httpContext, proxyRequest, ExplainStep.TokenHeader);
     }
 
     /// <summary>Returns false when the response's body is not to be copied to the client (its status is held back for a retry).</summary>

@@ -27,11 +27,12 @@ internal static class ConnectionListedHeaders
 
         foreach (var value in connection)
         {
-            foreach (var token in (value ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+            var text = value ?? "";
+            foreach (var range in text.AsSpan().Split(','))
             {
-                if (!token.Equals(HeaderNames.Upgrade, StringComparison.OrdinalIgnoreCase))
+                if (Named(text.AsSpan(range)) is { } name)
                 {
-                    ProxyHeaders.Take(request, token);
+                    ProxyHeaders.Take(context, request, name);
                 }
             }
         }
@@ -48,13 +49,29 @@ internal static class ConnectionListedHeaders
 
         foreach (var value in connection)
         {
-            foreach (var token in value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+            foreach (var range in value.AsSpan().Split(','))
             {
-                if (!token.Equals(HeaderNames.Upgrade, StringComparison.OrdinalIgnoreCase))
+                if (Named(value.AsSpan(range)) is { } name)
                 {
-                    response.Headers.Remove(token);
+                    response.Headers.Remove(name);
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// The header a <c>Connection</c> token names, or null for none to remove: an empty token, <c>close</c>,
+    /// <c>keep-alive</c> (the Keep-Alive header is hop-by-hop, dropped anyway) and <c>Upgrade</c> (YARP's, for
+    /// WebSockets). Those common ones are recognised without making a string of them.
+    /// </summary>
+    private static string? Named(ReadOnlySpan<char> token)
+    {
+        token = token.Trim();
+        return token.IsEmpty
+            || token.Equals("close", StringComparison.OrdinalIgnoreCase)
+            || token.Equals("keep-alive", StringComparison.OrdinalIgnoreCase)
+            || token.Equals(HeaderNames.Upgrade, StringComparison.OrdinalIgnoreCase)
+            ? null
+            : token.ToString();
     }
 }

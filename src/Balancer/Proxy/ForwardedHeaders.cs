@@ -24,20 +24,20 @@ internal static class ForwardedHeaders
         }
 
         var trusted = trustedProxies.Contains(peer);
-        Set(request, XForwardedFor, trusted, peer?.ToString());
-        Set(request, XForwardedProto, trusted, context.Request.Scheme);
-        Set(request, XForwardedHost, trusted, context.Request.Host.Value);
+        Set(context, request, XForwardedFor, trusted, peer?.ToString());
+        Set(context, request, XForwardedProto, trusted, context.Request.Scheme);
+        Set(context, request, XForwardedHost, trusted, context.Request.Host.Value);
         if (!trusted)
         {
-            ProxyHeaders.Take(request, XForwardedPrefix);
-            ProxyHeaders.Take(request, Forwarded);
-            ProxyHeaders.Take(request, XRealIp);
+            ProxyHeaders.Take(context, request, XForwardedPrefix);
+            ProxyHeaders.Take(context, request, Forwarded);
+            ProxyHeaders.Take(context, request, XRealIp);
         }
     }
 
-    private static void Set(HttpRequestMessage request, string header, bool append, string? value)
+    private static void Set(HttpContext context, HttpRequestMessage request, string header, bool append, string? value)
     {
-        var existing = ProxyHeaders.Take(request, header);
+        var existing = ProxyHeaders.Take(context, request, header);
         if (string.IsNullOrEmpty(value))
         {
             return;

@@ -19,16 +19,21 @@ namespace Balancer.Proxy;
 /// waits at most <c>proxy.response-headers-timeout</c> for response headers; the last try that runs out answers 504.
 /// The client sees nothing of retries but the result (the access log and metrics count them).
 /// </summary>
-internal sealed partial class RetryStep(BalancerOptions options, TimeProvider time, Random random, ILogger<RetryStep> logger, BalancerMetrics metrics, TrafficStats stats, ProxyErrors errors, RequestRecorder recorder)
+/// <param name="recordsRequests">
+/// The try loop records the requests handed to it (see <see cref="RequestRecorder"/>): false when a step that still has
+/// work to do after the tries wraps it (the response cache, which may wait on Redis), so the recorder times that too.
+/// </param>
+internal sealed partial class RetryStep(BalancerOptions options, TimeProvider time, Random random, ILogger<RetryStep> logger, BalancerMetrics metrics, TrafficStats stats, ProxyErrors errors, RequestRecorder recorder, bool recordsRequests)
 {
     private static readonly ConditionalWeakTable<ClusterState, RetryBudget> Budgets = [];
     private readonly bool _explain = options.Observability.Explain is not null;
 
     /// <summary>
     /// The tries' timeout sources, reused (YARP does the same with its own): a source is handed back once its try is
-    /// over and nothing holds its token, and only if it never fired.
+    /// over and nothing holds its token, and only if it never fired. Only on the system clock: there a source whose
+    /// timer has fired, or is firing, cannot be reset; another clock's timer cannot tell, so its sources are not reused.
     /// </summary>
-    private readonly DefaultObjectPool<CancellationTokenSource> _timeouts = new(new TimeoutPolicy(time), maximumRetained: 4096);
+    private readonly DefaultObjectPool<CancellationTokenSource>? _timeouts = time == TimeProvider.System ? new(new TimeoutPolicy(time), maximumRetained: 4096) : null;
 
     public Task InvokeAsync(HttpContext context, RequestDelegate next)
     {
@@ -57,7 +62,7 @@ internal sealed partial class RetryStep(BalancerOptions options, TimeProvider ti
         attempt.Idempotent = retries.Methods.Contains(context.Request.Method);
         attempt.Resendable = PrepareBody(context, retries.MaxBufferedBody);
         attempt.FirstCandidates = proxy.AvailableDestinations;
-        return TriesAsync(context, next, attempt, settings.ResponseHeadersTimeout, attempt.TriesClaim());
+        return TriesAsync(context, next, attempt, settings.ResponseHeadersTimeout, recordsRequests && attempt.TriesClaim());
     }
 
     /// <summary>The tries, one after another; then the answer to an error; then, when it was handed over, the request's record.</summary>
@@ -101,12 +106,18 @@ internal sealed partial class RetryStep(BalancerOptions options, TimeProvider ti
         attempt.StatusRetryAllowed = more && attempt.Idempotent;
         attempt.Candidates = proxy.AvailableDestinations;
         attempt.Untried = untried;
-        var perTry = _timeouts.Get();
-        perTry.CancelAfter(timeout);
-        context.RequestAborted = attempt.StartTry(perTry, context.RequestAborted);
         proxy.ProxiedDestination = null;
         attempt.TryStarted = time.GetTimestamp();
         attempt.Span = Tracing.Source.StartActivity(Tracing.TrySpan);
+        var perTry = _timeouts?.Get() ?? new CancellationTokenSource(Timeout.InfiniteTimeSpan, time);
+        if (perTry.IsCancellationRequested)
+        {
+            perTry.Dispose(); // cannot happen on the system clock (a fired source is never pooled); never reuse one that did
+            perTry = new CancellationTokenSource(Timeout.InfiniteTimeSpan, time);
+        }
+
+        perTry.CancelAfter(timeout);
+        context.RequestAborted = attempt.StartTry(perTry, context.RequestAborted); // last: EndTry undoes it
     }
 
     private void EndTry(HttpContext context, AttemptFeature attempt)
@@ -114,7 +125,7 @@ internal sealed partial class RetryStep(BalancerOptions options, TimeProvider ti
         context.RequestAborted = attempt.Client;
         if (attempt.EndTry() is { } perTry)
         {
-            if (perTry.TryReset())
+            if (_timeouts is not null && perTry.TryReset())
             {
                 _timeouts.Return(perTry);
             }

@@ -8,5 +8,5 @@ internal sealed class TimeoutPolicy(TimeProvider time) : PooledObjectPolicy<Canc
     public override CancellationTokenSource Create() => new(Timeout.InfiniteTimeSpan, time);
 
     /// <summary>The caller reset it (<see cref="CancellationTokenSource.TryReset"/>): only sources that never fired come back.</summary>
-    public override bool Return(CancellationTokenSource obj) => true;
+    public override bool Return(CancellationTokenSource obj) => !obj.IsCancellationRequested;
 }

@@ -21,7 +21,7 @@ public sealed class PrometheusScrapeTests(ITestOutputHelper output)
         "balancer_outlier_ejections_total", "balancer_backend_ejected", "balancer_backend_weight", "balancer_backend_effective_weight",
         "balancer_backend_draining", "balancer_registrations_total", "balancer_control_plane_packets_total", "balancer_access_log_dropped_total",
         // Built in: ASP.NET Core, Kestrel, the backend HttpClient, the runtime, YARP.
-        "http_server_request_duration_seconds_bucket", "kestrel_active_connections", "http_client_open_connections",
+        "http_server_request_duration_seconds_bucket", "kestrel_active_connections", "kestrel_queued_connections",
         "dotnet_gc_collections_total", "yarp_proxy_requests_started_total",
     ];
 
@@ -130,6 +130,35 @@ public sealed class PrometheusScrapeTests(ITestOutputHelper output)
         var line = text.Split('\n').Single(l => l.StartsWith("balancer_retry_budget_refusals_total{", StringComparison.Ordinal) && l.Contains("pool=\"refusals\"", StringComparison.Ordinal));
         Assert.EndsWith(" 5", line, StringComparison.Ordinal);
         Assert.DoesNotContain(text.Split('\n'), l => l.StartsWith("balancer_retries_total{", StringComparison.Ordinal) && l.Contains("pool=\"refusals\"", StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// ASP.NET Core's and HttpClient's instruments that change on every request and repeat the balancer's own series
+    /// are off by default (they cost the request path, and plain YARP pays nothing for them); their flags bring them back.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task TheFrameworksPerRequestInstruments_AreOffUnlessAskedFor(bool asked)
+    {
+        await using var backends = await Backends.StartAsync(1);
+        await using var lb = await TestBalancer.StartAsync($$"""
+            BalanceHub: { algorithm: round-robin }
+            health-checks: { enabled: false }
+            observability: { aspnetcore-request-metrics: {{(asked ? "true" : "false")}}, http-client-request-metrics: {{(asked ? "true" : "false")}} }
+            backends: [{ address: "{{backends[0].Address}}" }]
+            """, output);
+        for (var i = 0; i < 3; i++)
+        {
+            (await lb.Client.GetAsync("/x")).EnsureSuccessStatusCode();
+        }
+
+        var families = (await lb.Admin.GetStringAsync("/metrics")).Split('\n').Where(l => !l.StartsWith('#')).Select(l => l.Split('{', ' ')[0]).ToHashSet();
+        Assert.Contains("http_server_request_duration_seconds_bucket", families); // the one the dashboards are built on: always
+        foreach (var family in new[] { "http_server_active_requests", "aspnetcore_routing_match_attempts_total", "http_client_open_connections", "http_client_request_duration_seconds_bucket" })
+        {
+            Assert.True(families.Contains(family) == asked, $"{family}: expected {(asked ? "present" : "absent")}");
+        }
     }
 
     [Fact]
