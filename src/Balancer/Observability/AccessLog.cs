@@ -25,6 +25,9 @@ internal sealed partial class AccessLog : IHostedLifecycleService
     /// <summary>How long a line may wait in the file's buffer before it is written.</summary>
     public static readonly TimeSpan FlushEvery = TimeSpan.FromMilliseconds(200);
 
+    /// <summary>How long the writer lets entries gather in the queue between passes.</summary>
+    private static readonly TimeSpan GatherFor = TimeSpan.FromMilliseconds(20);
+
     private long _dropped;
     private bool _unflushed;
     private ITimer? _flusher;
@@ -106,8 +109,9 @@ internal sealed partial class AccessLog : IHostedLifecycleService
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     /// <summary>
-    /// The writer: formats and appends entries until the queue is closed, flushing the file's buffer when the flush timer
-    /// says so (<see cref="FlushEvery"/>), when the buffer fills, and at the end. A write that fails (a full disk, a file
+    /// The writer: formats and appends entries until the queue is closed, in passes at most every <see cref="GatherFor"/>,
+    /// flushing the file's buffer when the flush timer says so (<see cref="FlushEvery"/>), when the buffer fills, and at
+    /// the end. A write that fails (a full disk, a file
     /// that cannot be opened) is logged once, with the reason; the entries not yet flushed are counted as dropped, and the
     /// file is opened again a second later, so logging resumes by itself when the cause goes away.
     /// </summary>
@@ -177,6 +181,10 @@ internal sealed partial class AccessLog : IHostedLifecycleService
                     LogDropped(_logger, dropped - reportedDrops, path);
                     reportedDrops = dropped;
                 }
+
+                // Let entries gather before the next pass: a writer woken by every entry would cost each request a
+                // thread-pool wake-up.
+                await Task.Delay(GatherFor, _time).ConfigureAwait(false);
             }
         }
         finally
