@@ -23,15 +23,8 @@ command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"
 command -v redis-server >/dev/null || { echo "redis-server is not installed (apt-get install redis-server)" >&2; exit 1; }
 out=bench/results/redis-$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$out"
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
 
-echo "Building Release..."
-for p in src/Balancer src/FakeBackends; do
-  dotnet publish "$p" -c Release -o "$work/$(basename "$p")" --nologo -v quiet >/dev/null
-done
+publish src/Balancer src/FakeBackends
 
 REDIS=$(free_port); BACKEND=$(free_port)
 redis-server --port "$REDIS" --bind 127.0.0.1 --save "" --appendonly no >"$out/redis.log" 2>&1 & pids+=($!)

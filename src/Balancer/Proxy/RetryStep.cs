@@ -131,7 +131,7 @@ internal sealed partial class RetryStep(BalancerOptions options, TimeProvider ti
             }
             else
             {
-                perTry.Dispose(); // it fired: a source that was cancelled cannot be used again
+                perTry.Dispose(); // it fired (a cancelled source cannot be used again), or this clock's sources are not reused
             }
         }
 
