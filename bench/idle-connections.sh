@@ -57,9 +57,9 @@ measure() { # name port pid
   for _ in $(seq 1 2000); do curl -s -o /dev/null "http://127.0.0.1:$2/warm"; done
   warm=$(rss_mb "$3")
   mkfifo "$work/$1.in"
-  python3 "$work/hold.py" "$2" "$CONNECTIONS" <"$work/$1.in" >"$work/$1.out" & local holder=$!
+  python3 "$work/hold.py" "$2" "$CONNECTIONS" <"$work/$1.in" >"$work/$1.out" & local holder=$!; pids+=($holder)
   exec 9>"$work/$1.in"
-  for _ in $(seq 1 600); do grep -q "held" "$work/$1.out" 2>/dev/null && break; sleep 0.5; done
+  for _ in $(seq 1 600); do grep -q "held" "$work/$1.out" 2>/dev/null && break; kill -0 "$holder" 2>/dev/null || break; sleep 0.5; done
   sleep 2
   held=$(rss_mb "$3")
   echo "| $1 | $idle | $warm | $held | $(cat "$work/$1.out") |"

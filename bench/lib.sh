@@ -20,7 +20,12 @@ to_ms() { # wrk prints 812.00us, 1.23ms, 2.01s
 
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work" "$given_ports"; }
+cleanup() {
+  exec 9>&- 2>/dev/null || true # a fifo some scripts hold open for a child: closed, so that child can end
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work" "$given_ports"
+}
 trap cleanup EXIT
 
 # Release builds of the projects given, each in $work/<its folder's name>.

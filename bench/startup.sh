@@ -21,7 +21,7 @@ wait_port "$BACKEND"
 slices() { # name port command...
   local name=$1 port=$2; shift 2
   local started=$(date +%s.%N)
-  "$@" >"$work/$name.log" 2>&1 & local pid=$!
+  "$@" >"$work/$name.log" 2>&1 & local pid=$!; pids+=($pid)
   local tries=0
   until (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null; do
     tries=$((tries + 1)); [ "$tries" -lt 3000 ] || { echo "$name never listened (see its log)" >&2; cat "$work/$name.log" >&2; exit 1; }
@@ -32,13 +32,16 @@ slices() { # name port command...
   : >"$work/$name.slices"
   while awk -v e="$end" -v now="$(date +%s.%N)" 'BEGIN { exit !(now < e) }'; do
     local at; at=$(awk -v s="$started" -v now="$(date +%s.%N)" 'BEGIN { printf "%.1f", now - s }')
-    echo "$at $(wrk -t1 -c64 -d1s "http://127.0.0.1:$port/bench?x=1" | awk '/^Requests\/sec:/ { printf "%.0f", $2 }')" >>"$work/$name.slices"
+    # Answers that are not 2xx or 3xx (a 503 before the first probe is in, say) do not count as throughput.
+    echo "$at $(wrk -t1 -c64 -d1s "http://127.0.0.1:$port/bench?x=1" | awk '/^Non-2xx/ { bad = $NF } /requests in/ { n = $1; s = $4 + 0 } END { printf "%.0f", (n - bad) / s }')" >>"$work/$name.slices"
   done
   kill "$pid"; wait "$pid" 2>/dev/null || true
   awk -v n="$name" -v l="$(awk -v s="$started" -v t="$listening" 'BEGIN { printf "%.2f", t - s }')" '
     { at[NR] = $1; r[NR] = $2 }
     END {
+      if (NR < 3) { printf "| %s | %s | - | - | fewer than three slices |\n", n, l; exit }
       steady = (r[NR] + r[NR-1] + r[NR-2]) / 3; reached = "-"
+      if (steady == 0) { printf "| %s | %s | 0 | - | nothing answered |\n", n, l; exit }
       for (i = 1; i <= NR; i++) if (reached == "-" && r[i] >= 0.9 * steady) reached = at[i]
       line = ""; for (i = 1; i <= NR && i <= 8; i++) line = line sprintf(" %s s: %.0f%% |", at[i], 100 * r[i] / steady)
       printf "| %s | %s | %.0f | %s |%s\n", n, l, steady, reached, line

@@ -10,7 +10,7 @@ namespace Balancer.Observability;
 /// queue is full, entries are dropped and counted rather than making requests wait on the disk. The queue is closed only once every hosted
 /// service has stopped, so requests that finish during the shutdown drain are still logged.
 /// </summary>
-internal sealed partial class AccessLog : IHostedLifecycleService
+internal sealed partial class AccessLog : IHostedLifecycleService, IDisposable
 {
     public const string FileName = "access.log";
 
@@ -31,6 +31,7 @@ internal sealed partial class AccessLog : IHostedLifecycleService
     private long _dropped;
     private bool _unflushed;
     private ITimer? _flusher;
+    private readonly CancellationTokenSource _stopping = new();
     private Task _writer = Task.CompletedTask;
 
     public AccessLog(BalancerOptions options, ILogger<AccessLog> logger, TimeProvider time)
@@ -89,6 +90,7 @@ internal sealed partial class AccessLog : IHostedLifecycleService
         // Called once the server has stopped, however the shutdown went (the host's token may have run out already):
         // the lines of the last requests still get their own few seconds to reach the file.
         _flusher?.Dispose();
+        await _stopping.CancelAsync().ConfigureAwait(false);
         _queue.Writer.TryComplete();
         try
         {
@@ -98,6 +100,12 @@ internal sealed partial class AccessLog : IHostedLifecycleService
         {
             LogStopTimedOut(_logger, _queue.Reader.CanCount ? _queue.Reader.Count : -1);
         }
+    }
+
+    public void Dispose()
+    {
+        _flusher?.Dispose();
+        _stopping.Dispose();
     }
 
     public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
@@ -184,11 +192,31 @@ internal sealed partial class AccessLog : IHostedLifecycleService
 
                 // Let entries gather before the next pass: a writer woken by every entry would cost each request a
                 // thread-pool wake-up.
-                await Task.Delay(GatherFor, _time).ConfigureAwait(false);
+                try
+                {
+                    await Task.Delay(GatherFor, _time, _stopping.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    // Stopping: drain what is left now, whatever the clock does.
+                }
             }
         }
         finally
         {
+            if (file is not null && unflushed > 0)
+            {
+                try
+                {
+                    await file.FlushAsync().ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    Interlocked.Add(ref _dropped, unflushed); // the last lines, lost with the file's buffer
+                    LogDropped(_logger, unflushed, path);
+                }
+            }
+
             await CloseQuietlyAsync(file).ConfigureAwait(false);
         }
     }

@@ -121,7 +121,7 @@ internal sealed class RequestRecorder(AccessLog log, BalancerMetrics metrics, Tr
                 retries,
                 HeaderOrNull(request.Headers.UserAgent),
                 HeaderOrNull(request.Headers.Referer),
-                log.WritesTraceIds ? TraceParent.TraceIdOf(context) : null));
+                log.WritesTraceIds ? TraceParent.TraceIdOf(context) ?? context.Features.Get<Explain.DecisionTrace>()?.Id : null));
         }
     }
 

@@ -36,7 +36,8 @@ internal static class TraceParent
         var version = value.AsSpan(0, 2);
         var traceId = value.AsSpan(3, 32);
         if (!IsLowerHex(version) || version.SequenceEqual("ff") || (version.SequenceEqual("00") && value.Length != 55)
-            || !IsLowerHex(traceId) || !traceId.ContainsAnyExcept('0') || !IsLowerHex(value.AsSpan(36, 16)) || !IsLowerHex(value.AsSpan(53, 2)))
+            || !IsLowerHex(traceId) || !traceId.ContainsAnyExcept('0')
+            || !IsLowerHex(value.AsSpan(36, 16)) || !value.AsSpan(36, 16).ContainsAnyExcept('0') || !IsLowerHex(value.AsSpan(53, 2)))
         {
             return null;
         }

@@ -30,8 +30,10 @@ internal sealed partial class RetryStep(BalancerOptions options, TimeProvider ti
 
     /// <summary>
     /// The tries' timeout sources, reused (YARP does the same with its own): a source is handed back once its try is
-    /// over and nothing holds its token, and only if it never fired. Only on the system clock: there a source whose
-    /// timer has fired, or is firing, cannot be reset; another clock's timer cannot tell, so its sources are not reused.
+    /// over and nothing holds its token, and only if it never fired. Only on the system clock, whose timers report a
+    /// fired one to the reset; another clock's cannot, so its sources are not reused. A timer that fires in the moment
+    /// of its reset can still cancel the source in the pool or in its next try (a 504 it did not earn): YARP's own pool
+    /// has the same window, microseconds wide at the end of a whole response-headers timeout.
     /// </summary>
     private readonly DefaultObjectPool<CancellationTokenSource>? _timeouts = time == TimeProvider.System ? new(new TimeoutPolicy(time), maximumRetained: 4096) : null;
 
@@ -112,7 +114,7 @@ internal sealed partial class RetryStep(BalancerOptions options, TimeProvider ti
         var perTry = _timeouts?.Get() ?? new CancellationTokenSource(Timeout.InfiniteTimeSpan, time);
         if (perTry.IsCancellationRequested)
         {
-            perTry.Dispose(); // cannot happen on the system clock (a fired source is never pooled); never reuse one that did
+            perTry.Dispose(); // a timer that fired as its source was reset: never reuse it
             perTry = new CancellationTokenSource(Timeout.InfiniteTimeSpan, time);
         }
 
