@@ -4,15 +4,13 @@
 //   dotnet run -c Release --project bench/Allocations -- BACKEND_URL [REQUESTS]
 //
 // BACKEND_URL is a backend in another process (bench/run.sh starts FakeBackends), so that nothing but the balancer
-// allocates here; the client is a raw keep-alive socket that reuses one buffer. Each configuration is started alone,
+// allocates here; the client is the test kit's KeepAliveClient (a raw keep-alive socket that reuses one buffer). Each configuration is started alone,
 // warmed up, and measured over REQUESTS sequential requests with GC.GetTotalAllocatedBytes(precise: true), which
 // counts every thread's allocations (the access log's writer task too).
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
-using System.Text;
 using Balancer.Configuration;
 using Balancer.Hosting;
+using Balancer.Tests.Kit;
 using Microsoft.Extensions.Logging;
 
 var backend = args.Length > 0 ? args[0] : throw new ArgumentException("usage: Allocations BACKEND_URL [REQUESTS]");
@@ -57,7 +55,7 @@ foreach (var (name, extra, header, _) in configurations)
             sent = "Cookie: " + answer.Headers.GetValues("Set-Cookie").Single().Split(';')[0];
         }
 
-        using var client = new RawClient(lb.ProxyEndpoint, sent);
+        using var client = new KeepAliveClient(lb.ProxyEndpoint, header: sent);
         for (var i = 0; i < 20_000; i++)
         {
             await client.GetAsync();
@@ -90,58 +88,4 @@ internal static partial class Program
 {
     /// <summary>Stands for "the cookie the balancer sets", filled in once it has set one.</summary>
     public const string CookieHeader = "Cookie: (set by the first answer)";
-}
-
-/// <summary>GET /bench?x=1 (with one more header, when given) over one keep-alive connection, reading each response by its Content-Length into one buffer.</summary>
-internal sealed class RawClient : IDisposable
-{
-    private readonly byte[] _request;
-    private readonly Socket _socket;
-    private readonly byte[] _buffer = new byte[64 * 1024];
-
-    public RawClient(IPEndPoint target, string? header)
-    {
-        _request = Encoding.ASCII.GetBytes($"GET /bench?x=1 HTTP/1.1\r\nHost: bench\r\n{(header is null ? "" : header + "\r\n")}\r\n");
-        _socket = new Socket(target.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        _socket.Connect(target);
-    }
-
-    public async ValueTask GetAsync()
-    {
-        await _socket.SendAsync(_request, SocketFlags.None);
-        var filled = 0;
-        while (true)
-        {
-            var read = await _socket.ReceiveAsync(_buffer.AsMemory(filled), SocketFlags.None);
-            if (read == 0)
-            {
-                throw new IOException("the balancer closed the connection");
-            }
-
-            filled += read;
-            var text = _buffer.AsSpan(0, filled);
-            var end = text.IndexOf("\r\n\r\n"u8);
-            if (end < 0)
-            {
-                continue;
-            }
-
-            var header = text[..end];
-            var at = header.IndexOf("Content-Length: "u8);
-            if (at < 0)
-            {
-                throw new IOException("the response has no Content-Length");
-            }
-
-            var rest = header[(at + 16)..];
-            var eol = rest.IndexOf("\r\n"u8);
-            var length = int.Parse(eol < 0 ? rest : rest[..eol], CultureInfo.InvariantCulture);
-            if (filled >= end + 4 + length)
-            {
-                return;
-            }
-        }
-    }
-
-    public void Dispose() => _socket.Dispose();
 }

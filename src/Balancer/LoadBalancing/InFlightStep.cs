@@ -1,5 +1,4 @@
 using Balancer.Proxy;
-using Yarp.ReverseProxy.Model;
 
 namespace Balancer.LoadBalancing;
 
@@ -20,27 +19,11 @@ internal static class InFlightStep
             return next(context);
         }
 
+        // The try loop (which runs this step once per try, and always gives the request its AttemptFeature) releases the
+        // count when the try ends: no state machine of this step's own.
         var destination = proxy.AvailableDestinations[0];
-        if (context.Features.Get<AttemptFeature>() is { } attempt)
-        {
-            tracker.Acquire(destination);
-            attempt.CountInFlight(tracker, destination); // released when the try ends, without a state machine of its own
-            return next(context);
-        }
-
-        return CountAsync(context, tracker, destination, next);
-    }
-
-    private static async Task CountAsync(HttpContext context, InFlightTracker tracker, DestinationState destination, RequestDelegate next)
-    {
         tracker.Acquire(destination);
-        try
-        {
-            await next(context).ConfigureAwait(false);
-        }
-        finally
-        {
-            tracker.Release(destination);
-        }
+        context.Features.Get<AttemptFeature>()!.CountInFlight(tracker, destination);
+        return next(context);
     }
 }

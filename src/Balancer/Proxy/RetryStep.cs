@@ -104,8 +104,7 @@ internal sealed partial class RetryStep(BalancerOptions options, TimeProvider ti
         var proxy = context.GetReverseProxyFeature();
         attempt.Number++;
         var untried = attempt.FirstCandidates.Count - (attempt.Tried?.Count ?? 0);
-        var more = attempt.Number < attempt.Settings.Attempts && attempt.Resendable && untried > 1;
-        attempt.StatusRetryAllowed = more && attempt.Idempotent;
+        attempt.StatusRetryAllowed = MoreTries(attempt, untried) && attempt.Idempotent;
         attempt.Candidates = proxy.AvailableDestinations;
         attempt.Untried = untried;
         proxy.ProxiedDestination = null;
@@ -174,8 +173,7 @@ internal sealed partial class RetryStep(BalancerOptions options, TimeProvider ti
             return false;
         }
 
-        var more = attempt.Number < attempt.Settings.Attempts && attempt.Resendable && attempt.Untried > 1;
-        var retryable = heldBack || (more && Retryable(context, attempt, attempt.Idempotent));
+        var retryable = heldBack || (MoreTries(attempt, attempt.Untried) && Retryable(context, attempt, attempt.Idempotent));
         var retry = heldBack || (retryable && budget.TryTake());
         if (retryable && !retry)
         {
@@ -217,6 +215,10 @@ internal sealed partial class RetryStep(BalancerOptions options, TimeProvider ti
         proxy.AvailableDestinations = Next(attempt.FirstCandidates, tried); // a DestinationState is a list of one: itself
         return true;
     }
+
+    /// <summary>Another try is allowed after this one: tries are left, the body can be sent again, and so is another backend.</summary>
+    private static bool MoreTries(AttemptFeature attempt, int untried) =>
+        attempt.Number < attempt.Settings.Attempts && attempt.Resendable && untried > 1;
 
     /// <summary>Whether a try that failed without an answer may be sent again.</summary>
     private static bool Retryable(HttpContext context, AttemptFeature attempt, bool idempotent)
